@@ -1,0 +1,157 @@
+-- Weekly churn on the as-of grid: one row per full week [week_end - 7, week_end) of
+-- history, week_end being that week's as-of date. See DESIGN.md (Churn) for the rules.
+with
+
+changes as (
+    select * from {{ ref('int_status_changes_derived') }}
+),
+
+purchase_days as (
+    select * from {{ ref('int_purchase_days_sequenced') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_priced') }}
+    where is_completed
+),
+
+customers as (
+    select * from {{ ref('stg_shop__customers') }}
+    where signup_date < {{ as_of_date() }}
+),
+
+shop_opening as (
+    select min(signup_date) as first_day
+    from customers
+),
+
+-- every week end from the one holding the first possible change up to the as-of date
+week_grid as (
+    select
+        ({{ as_of_date() }} - 7 * step)::date as week_end,
+        ({{ as_of_date() }} - 7 * step - 7)::date as week_start,
+        ({{ as_of_date() }} - 7 * step - 7) >= shop_opening.first_day as is_full_week
+    from shop_opening
+    cross join
+        generate_series(
+            0,
+            floor(({{ as_of_date() }} - shop_opening.first_day) / 7.0)::integer + 1
+        ) as step
+),
+
+weekly_changes as (
+    select
+        week_end,
+        count(*) filter (where change_type = 'new') as new_in_week,
+        count(*) filter (where change_type = 'reactivated') as reactivations,
+        count(*) filter (where change_type = 'lapsed') as lapses,
+        count(*) filter (
+            where change_type = 'lapsed' and reactivated_date <= week_end
+        ) as lapsed_and_returned
+    from changes
+    group by week_end
+),
+
+running as (
+    select
+        week_grid.week_start,
+        week_grid.week_end,
+        week_grid.is_full_week,
+        coalesce(weekly_changes.new_in_week, 0) as new_in_week,
+        coalesce(weekly_changes.reactivations, 0)
+        - coalesce(weekly_changes.lapsed_and_returned, 0) as reactivated_in_week,
+        coalesce(weekly_changes.lapses, 0)
+        - coalesce(weekly_changes.lapsed_and_returned, 0) as churned_in_week,
+        sum(
+            coalesce(weekly_changes.new_in_week, 0)
+            + coalesce(weekly_changes.reactivations, 0)
+            - coalesce(weekly_changes.lapses, 0)
+        ) over grid_order as active_end,
+        sum(coalesce(weekly_changes.new_in_week, 0)) over grid_order as ever_purchased_end
+    from week_grid
+    left join weekly_changes on week_grid.week_end = weekly_changes.week_end
+    window grid_order as (order by week_grid.week_end rows unbounded preceding)
+),
+
+-- a purchase on day p is c's last one for as-of dates in (p, next purchase]; c is at risk
+-- on those of them where D - p lies in (W - horizon, W]
+at_risk_spans as (
+    select
+        customer_id,
+        purchase_date + {{ churn_window_days() }} - {{ at_risk_horizon_days() }} + 1 as first_day,
+        least(
+            purchase_date + {{ churn_window_days() }},
+            coalesce(next_purchase_date, purchase_date + {{ churn_window_days() }}),
+            {{ as_of_date() }}
+        ) as last_day
+    from purchase_days
+),
+
+at_risk_by_week as (
+    select
+        at_risk_spans.customer_id,
+        at_risk_week.week_end::date as week_end
+    from at_risk_spans
+    cross join lateral generate_series(
+        {{ week_end_of('at_risk_spans.first_day') }},
+        at_risk_spans.last_day,
+        interval '7 days'
+    ) as at_risk_week (week_end)
+    where at_risk_spans.first_day <= at_risk_spans.last_day
+),
+
+at_risk_revenue as (
+    select
+        at_risk_by_week.week_end,
+        at_risk_by_week.customer_id,
+        coalesce(sum(orders.order_amount), 0) as revenue_last_365_days
+    from at_risk_by_week
+    left join orders
+        on
+            at_risk_by_week.customer_id = orders.customer_id
+            and orders.order_date >= at_risk_by_week.week_end - 365
+            and orders.order_date < at_risk_by_week.week_end
+    group by at_risk_by_week.week_end, at_risk_by_week.customer_id
+),
+
+at_risk_weekly as (
+    select
+        week_end,
+        count(*) as at_risk_customers,
+        sum(revenue_last_365_days) as revenue_at_risk
+    from at_risk_revenue
+    group by week_end
+),
+
+final as (
+    select
+        running.week_start,
+        running.week_end,
+        (running.active_end - running.new_in_week - running.reactivated_in_week
+        + running.churned_in_week)::integer as active_start,
+        running.churned_in_week::integer as churned_in_week,
+        running.reactivated_in_week::integer as reactivated_in_week,
+        running.new_in_week::integer as new_in_week,
+        running.active_end::integer as active_end,
+        round(
+            running.churned_in_week::numeric
+            / nullif(
+                running.active_end - running.new_in_week - running.reactivated_in_week
+                + running.churned_in_week,
+                0
+            ),
+            6
+        ) as weekly_churn_rate,
+        round(
+            (running.ever_purchased_end - running.active_end)::numeric
+            / nullif(running.ever_purchased_end, 0),
+            6
+        ) as lapsed_share,
+        coalesce(at_risk_weekly.at_risk_customers, 0)::integer as at_risk_customers,
+        coalesce(at_risk_weekly.revenue_at_risk, 0)::numeric(14, 2) as revenue_at_risk
+    from running
+    left join at_risk_weekly on running.week_end = at_risk_weekly.week_end
+    where running.is_full_week
+)
+
+select * from final

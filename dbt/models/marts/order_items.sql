@@ -1,0 +1,28 @@
+-- One row per order line of the orders placed before the as-of date.
+with
+
+order_items as (
+    select * from {{ ref('stg_shop__order_items') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_priced') }}
+),
+
+final as (
+    select
+        order_items.order_item_id,
+        order_items.order_id,
+        order_items.line_number,
+        order_items.product_id,
+        orders.customer_id,
+        orders.order_date,
+        orders.is_completed,
+        order_items.quantity,
+        order_items.unit_price_amount,
+        order_items.line_amount
+    from order_items
+    inner join orders on order_items.order_id = orders.order_id
+)
+
+select * from final
