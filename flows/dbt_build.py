@@ -86,7 +86,7 @@ def run_dbt_plainly(args: list[str], project_dir: Path = DBT_PROJECT_DIR) -> lis
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner().invoke(
-        [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+        [*args, "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     )
     rows = read_run_results(project_dir)
     if not result.success:

@@ -319,3 +319,54 @@ def record_landing(
         """,
         (json.dumps(dict(settings)), landed_from, landed_until),
     )
+
+
+def stop_embedded(directory: Path | None = None) -> bool:
+    """Stop the embedded PostgreSQL if it runs; True if it was running."""
+    from pgserver._commands import pg_ctl
+    from pgserver.utils import PostmasterInfo
+
+    directory = (directory or data_dir() / "warehouse").resolve()
+    info = PostmasterInfo.read_from_pgdata(directory) if directory.exists() else None
+    if info is None or not info.is_running():
+        return False
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=directory, user=user)
+    return True
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """`python -m flows.warehouse url|psql|stop`: open or stop the embedded warehouse."""
+    import argparse
+    import subprocess
+
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.warehouse", description="The embedded warehouse of ad hoc runs."
+    )
+    parser.add_argument("command", choices=("url", "psql", "stop"))
+    command = parser.parse_args(argv).command
+    if command == "stop":
+        print("stopped" if stop_embedded() else "not running")
+        return 0
+    warehouse = embedded_warehouse()
+    if command == "url":
+        print(warehouse.display_url())
+        return 0
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return subprocess.call(
+        [
+            str(POSTGRES_BIN_PATH / "psql"),
+            "-h",
+            warehouse.host,
+            "-p",
+            str(warehouse.port),
+            "-U",
+            warehouse.user,
+            warehouse.database,
+        ]
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -141,12 +141,12 @@ final as (
                 0
             ),
             6
-        ) as weekly_churn_rate,
+        )::numeric(10, 6) as weekly_churn_rate,
         round(
             (running.ever_purchased_end - running.active_end)::numeric
             / nullif(running.ever_purchased_end, 0),
             6
-        ) as lapsed_share,
+        )::numeric(10, 6) as lapsed_share,
         coalesce(at_risk_weekly.at_risk_customers, 0)::integer as at_risk_customers,
         coalesce(at_risk_weekly.revenue_at_risk, 0)::numeric(14, 2) as revenue_at_risk
     from running

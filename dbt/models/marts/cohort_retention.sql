@@ -65,7 +65,7 @@ final as (
         coalesce(cohort_activity.active_customers, 0)::integer as active_customers,
         round(
             coalesce(cohort_activity.active_customers, 0)::numeric / cohort_grid.cohort_size, 6
-        ) as retention_rate
+        )::numeric(10, 6) as retention_rate
     from cohort_grid
     left join cohort_activity
         on

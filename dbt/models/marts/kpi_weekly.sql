@@ -77,14 +77,14 @@ weekly as (
         coalesce(weekly_orders.orders_cancelled, 0)::integer as orders_cancelled,
         round(
             weekly_orders.orders_cancelled::numeric / nullif(weekly_orders.orders_placed, 0), 6
-        ) as cancellation_rate,
+        )::numeric(10, 6) as cancellation_rate,
         coalesce(weekly_orders.revenue, 0)::numeric(14, 2) as revenue,
         top_product.product_id as top_product_id,
         top_product_details.product_name as top_product_name,
         top_product.product_revenue::numeric(14, 2) as top_product_revenue,
         priciest.product_id as most_expensive_product_id,
         priciest_details.product_name as most_expensive_product_name,
-        priciest.unit_price_amount::numeric(12, 2) as most_expensive_product_price
+        priciest.unit_price_amount::numeric(14, 2) as most_expensive_product_price
     from weeks
     left join weekly_orders on weeks.week_end = weekly_orders.week_end
     left join product_revenue_ranked as top_product

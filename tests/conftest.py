@@ -1,0 +1,102 @@
+"""Shared fixtures: a Prefect test server, a real PostgreSQL, fresh databases.
+
+PostgreSQL comes from TEST_DATABASE_URL when it is set (CI points it at the machine's
+server); otherwise an embedded one (pgserver) is started for the session, so the suite
+passes on a machine with nothing installed.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.warehouse import Warehouse, warehouse_from_url
+
+
+@pytest.fixture(scope="session")
+def prefect_test_server() -> Iterator[str]:
+    """One Prefect server for the whole session (started by the first test that needs it)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """A PostgreSQL server to create test databases on (its `postgres` database)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield dataclasses.replace(warehouse_from_url(url, origin="TEST_DATABASE_URL"), database="postgres")
+        return
+    from flows.warehouse import embedded_warehouse, stop_embedded
+
+    directory = tmp_path_factory.mktemp("embedded") / "pg"
+    warehouse = embedded_warehouse(directory)
+    yield dataclasses.replace(warehouse, database="postgres")
+    stop_embedded(directory)
+
+
+def create_database(admin: Warehouse, label: str) -> Warehouse:
+    name = f"churn_{label}_{uuid.uuid4().hex[:8]}"
+    with admin.connect(autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    return dataclasses.replace(admin, database=name, origin=f"test database {name}")
+
+
+def drop_database(admin: Warehouse, warehouse: Warehouse) -> None:
+    with contextlib.suppress(Exception), admin.connect(autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{warehouse.database}" with (force)')
+
+
+@pytest.fixture
+def make_warehouse(postgres_admin: Warehouse) -> Iterator[Callable[[str], Warehouse]]:
+    """Create empty databases for one test; they are dropped afterwards."""
+    created: list[Warehouse] = []
+
+    def make(label: str = "test") -> Warehouse:
+        warehouse = create_database(postgres_admin, label)
+        created.append(warehouse)
+        return warehouse
+
+    yield make
+    for warehouse in created:
+        drop_database(postgres_admin, warehouse)
+
+
+def save_warehouse_block(warehouse: Warehouse, name: str) -> None:
+    """Register a SqlAlchemyConnector block pointing at the warehouse."""
+    from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
+
+    SqlAlchemyConnector(
+        connection_info=ConnectionComponents(
+            driver="postgresql+psycopg",
+            host=warehouse.host,
+            port=warehouse.port,
+            username=warehouse.user,
+            password=warehouse.password,
+            database=warehouse.database,
+        )
+    ).save(name, overwrite=True)
+
+
+def save_telegram_block(name: str, token: str, chat_id: str, base_url: str) -> None:
+    from blocks.telegram import TelegramBot
+
+    TelegramBot(bot_token=token, chat_id=chat_id, api_base_url=base_url).save(name, overwrite=True)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,137 @@
+"""The dbt project on generated data: it builds, its tests pass, churn matches a reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import pytest
+
+from flows.dbt_build import DbtBuildFailed, build_args, dbt_environment, run_dbt_plainly
+from flows.generation import land_files, plan_generation, write_activity_files
+from flows.warehouse import Warehouse
+
+from .churn_reference import churn_weekly_reference, read_raw
+from .conftest import create_database, drop_database
+
+AS_OF = dt.date(2026, 11, 23)
+
+
+def land_shop(warehouse: Warehouse, directory: Path, **shop) -> None:
+    settings = dict(seed=3, customers=1200, products=80, history_days=300, locale="en_US")
+    settings.update(shop)
+    plan = plan_generation(None, as_of=AS_OF, **settings)
+    write_activity_files(plan, directory)
+    land_files(warehouse, plan, directory)
+
+
+def dbt_build(warehouse: Warehouse, as_of: dt.date = AS_OF) -> list[dict]:
+    with dbt_environment(warehouse.dbt_env()):
+        return run_dbt_plainly(build_args(as_of, 90))
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(postgres_admin, tmp_path_factory):
+    warehouse = create_database(postgres_admin, "dbt")
+    land_shop(warehouse, tmp_path_factory.mktemp("landing"))
+    results = dbt_build(warehouse)
+    yield warehouse, results
+    drop_database(postgres_admin, warehouse)
+
+
+def read_mart(warehouse: Warehouse, table: str) -> list[dict]:
+    with warehouse.connect() as conn:
+        cursor = conn.execute(f"select * from marts.{table} order by 1, 2")
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def test_dbt_build_passes_every_model_and_test(built_warehouse):
+    _, results = built_warehouse
+    statuses = {row["status"] for row in results}
+    assert statuses <= {"success", "pass", "no-op"}, statuses
+    kinds = {row["type"] for row in results}
+    assert {"model", "test", "unit_test"} <= kinds
+
+
+def test_the_warehouse_has_the_four_layers(built_warehouse):
+    warehouse, _ = built_warehouse
+    with warehouse.connect() as conn:
+        schemas = {
+            row[0]
+            for row in conn.execute("select schema_name from information_schema.schemata")
+        }
+    assert {"raw", "staging", "intermediate", "marts"} <= schemas
+
+
+def test_churn_weekly_matches_an_independent_computation_for_every_week(built_warehouse):
+    warehouse, _ = built_warehouse
+    expected = churn_weekly_reference(read_raw(warehouse), AS_OF)
+    actual = read_mart(warehouse, "churn_weekly")
+    assert len(actual) == len(expected) >= 40
+    for mart_row, reference_row in zip(actual, expected.to_dict("records"), strict=True):
+        for column, reference in reference_row.items():
+            value = mart_row[column]
+            if reference is None or (isinstance(reference, float) and math.isnan(reference)):
+                assert value is None, (mart_row["week_end"], column)
+            elif isinstance(reference, float):
+                assert float(value) == pytest.approx(reference, abs=1e-6), (
+                    mart_row["week_end"],
+                    column,
+                )
+            else:
+                assert value == reference, (mart_row["week_end"], column, value, reference)
+
+
+def test_the_weekly_identity_holds_and_churn_is_visible(built_warehouse):
+    warehouse, _ = built_warehouse
+    rows = read_mart(warehouse, "churn_weekly")
+    for row in rows:
+        assert row["active_end"] == (
+            row["active_start"]
+            - row["churned_in_week"]
+            + row["reactivated_in_week"]
+            + row["new_in_week"]
+        )
+    assert sum(row["churned_in_week"] for row in rows) > 50
+    assert sum(row["reactivated_in_week"] for row in rows) > 0
+
+
+def test_weekly_order_figures_match_the_orders_mart(built_warehouse):
+    warehouse, _ = built_warehouse
+    with warehouse.connect() as conn:
+        kpi = conn.execute(
+            "select orders_placed, orders_cancelled, revenue, previous_revenue "
+            "from marts.kpi_weekly where week_end = %s",
+            (AS_OF,),
+        ).fetchone()
+        direct = conn.execute(
+            """
+            select count(*), count(*) filter (where order_status = 'cancelled'),
+                   sum(order_amount) filter (where is_completed)
+            from marts.orders where order_date >= %s and order_date < %s
+            """,
+            (AS_OF - dt.timedelta(days=7), AS_OF),
+        ).fetchone()
+        previous = conn.execute(
+            "select sum(order_amount) from marts.orders "
+            "where is_completed and order_date >= %s and order_date < %s",
+            (AS_OF - dt.timedelta(days=14), AS_OF - dt.timedelta(days=7)),
+        ).fetchone()[0]
+    assert kpi[:3] == direct
+    assert kpi[3] == previous
+
+
+def test_a_duplicate_order_id_fails_the_build_naming_the_test(postgres_admin, tmp_path):
+    warehouse = create_database(postgres_admin, "broken")
+    try:
+        land_shop(warehouse, tmp_path, customers=200, history_days=60)
+        with warehouse.connect() as conn:
+            conn.execute(
+                "insert into raw.orders select * from raw.orders order by order_id limit 1"
+            )
+        with pytest.raises(DbtBuildFailed, match="unique_shop_orders_order_id"):
+            dbt_build(warehouse)
+    finally:
+        drop_database(postgres_admin, warehouse)
