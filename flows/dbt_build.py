@@ -151,7 +151,7 @@ def build_warehouse_models(
         create_table_artifact(
             key="dbt-build-results",
             table=rows,
-            description=f"dbt build for as-of {params.resolved_as_of()}: every node's status and time",
+            description=f"dbt build for as-of {params.resolved_as_of()}: each node's status, time",
         )
     if failure is not None:
         raise failure

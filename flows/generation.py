@@ -75,7 +75,9 @@ def plan_generation(
     ]
     if changed:
         what = ", ".join(f"{n} {getattr(stored, n)} -> {getattr(requested, n)}" for n in changed)
-        return _with_reason(bootstrap, f"a different shop was requested ({what}): regenerating history")
+        return _with_reason(
+            bootstrap, f"a different shop was requested ({what}): regenerating history"
+        )
     if as_of <= stored.epoch + dt.timedelta(days=7):
         raise GenerationError(
             f"as-of date {as_of} is not a full week after the simulated shop opened "
@@ -83,10 +85,16 @@ def plan_generation(
         )
     if as_of > state.landed_until:
         return GenerationPlan(
-            stored, state.landed_until, as_of, False, f"extending the shop from {state.landed_until}"
+            stored,
+            state.landed_until,
+            as_of,
+            False,
+            f"extending the shop from {state.landed_until}",
         )
     start = as_of - dt.timedelta(days=7)
-    return GenerationPlan(stored, start, as_of, False, f"rerun: replacing the week {start}..{as_of}")
+    return GenerationPlan(
+        stored, start, as_of, False, f"rerun: replacing the week {start}..{as_of}"
+    )
 
 
 def _with_reason(plan: GenerationPlan, reason: str) -> GenerationPlan:
@@ -126,7 +134,9 @@ def land_files(warehouse: Warehouse, plan: GenerationPlan, directory: Path) -> d
             clear_raw_window(conn, plan.start, plan.end)
             conn.execute("truncate raw.products, simulation.customer_lifecycles")
         for table in RAW_TABLES:
-            landed[table] = copy_csv(conn, f"raw.{table}", RAW_COLUMNS[table], directory / f"{table}.csv")
+            landed[table] = copy_csv(
+                conn, f"raw.{table}", RAW_COLUMNS[table], directory / f"{table}.csv"
+            )
         copy_csv(
             conn,
             "simulation.customer_lifecycles",

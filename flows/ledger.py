@@ -63,9 +63,7 @@ def claim_delivery(
     """Record that this run is about to send, unless the week was sent (or is being sent)."""
     with warehouse.connect() as conn, conn.transaction():
         conn.execute(LEDGER_DDL)
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtext(%s))", (_lock_key(as_of, chat_id),)
-        )
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_lock_key(as_of, chat_id),))
         row = conn.execute(
             """
             select delivery_id, status, message_ids, started_at

@@ -21,12 +21,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
+import argparse
+import datetime as dt
 
-from pydantic import ValidationError  # noqa: E402
+from pydantic import ValidationError
 
-from flows.parameters import (  # noqa: E402
+from flows.parameters import (
     DEFAULT_CHURN_WINDOW_DAYS,
     DEFAULT_CUSTOMERS,
     DEFAULT_HISTORY_DAYS,
@@ -64,7 +64,10 @@ def parse_args(argv: list[str] | None = None) -> RunParameters:
         help="customers signing up over the history window (default: %(default)s)",
     )
     parser.add_argument(
-        "--products", type=int, default=DEFAULT_PRODUCTS, help="catalogue size (default: %(default)s)"
+        "--products",
+        type=int,
+        default=DEFAULT_PRODUCTS,
+        help="catalogue size (default: %(default)s)",
     )
     parser.add_argument(
         "--history-days",

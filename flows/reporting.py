@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import os
 import re
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -266,7 +267,7 @@ def deliver_to_telegram(
     return f"telegram chat {chat_id}"
 
 
-@flow(name="send-churn-report", log_prints=True)
+@flow(name="send-churn-report")
 def send_churn_report(
     as_of: dt.date | None = None,
     churn_window_days: int = DEFAULT_CHURN_WINDOW_DAYS,
@@ -304,7 +305,10 @@ def send_churn_report(
         directory = write_dry_run(report, data.as_of)
         delivery = f"dry run, written to {directory}"
         logger.info("Delivery: %s (no Telegram block '%s')", delivery, params.telegram_block)
-        print(html_to_plain_text(report.full_text))
+        # Straight to stdout (not through print, which log_prints turns into log records):
+        # the dry run's reader is the person at the terminal.
+        sys.stdout.write(html_to_plain_text(report.full_text) + "\n")
+        sys.stdout.flush()
     else:
         delivery = deliver_to_telegram(warehouse, telegram, data.as_of, report, params.resend)
     publish_artifacts(data, report, delivery)

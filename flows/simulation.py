@@ -41,7 +41,14 @@ PRODUCT_NOUNS = {
         ("Perfume", "Lipstick", "Face Cream", "Shampoo", "Sunscreen", "Nail Polish"),
     ),
     "pt_BR": (
-        ("Fone de Ouvido", "Relógio Inteligente", "Carregador", "Caixa de Som", "Teclado", "Webcam"),
+        (
+            "Fone de Ouvido",
+            "Relógio Inteligente",
+            "Carregador",
+            "Caixa de Som",
+            "Teclado",
+            "Webcam",
+        ),
         ("Camiseta", "Jaqueta", "Tênis", "Vestido", "Calça Jeans", "Moletom"),
         ("Romance", "Livro de Receitas", "Atlas", "Biografia", "Poesia", "Quadrinhos"),
         ("Tapete de Yoga", "Bola de Futebol", "Halter", "Capacete", "Raquete", "Garrafa"),
@@ -368,9 +375,7 @@ class ShopSimulation:
         domain_pick = np.floor(uniform(seed, _S_NAME, customer_ids, 3) * len(domains)).astype(int)
         first_slugs = [_ascii_slug(name) for name in first]
         last_slugs = [_ascii_slug(name) for name in last]
-        names = [
-            f"{first[f]} {last[la]}" for f, la in zip(first_pick, last_pick, strict=True)
-        ]
+        names = [f"{first[f]} {last[la]}" for f, la in zip(first_pick, last_pick, strict=True)]
         # The customer id makes every email unique, whatever names collide.
         emails = [
             f"{first_slugs[f]}.{last_slugs[la]}{cid}@{domains[d]}"

@@ -80,7 +80,10 @@ class Warehouse:
                         f"{CONNECT_ATTEMPTS} attempts: {reason}"
                     ) from None
                 logger.warning(
-                    "Warehouse not reachable (attempt %d of %d): %s", attempt, CONNECT_ATTEMPTS, reason
+                    "Warehouse not reachable (attempt %d of %d): %s",
+                    attempt,
+                    CONNECT_ATTEMPTS,
+                    reason,
                 )
                 time.sleep(delay)
                 delay *= 2
@@ -156,7 +159,9 @@ def embedded_warehouse(directory: Path | None = None) -> Warehouse:
     # pgserver's own logger is chatty at INFO; its messages are not ours to show.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     server = pgserver.get_server(directory, cleanup_mode=None)
-    base = warehouse_from_url(server.get_uri("postgres"), origin=f"embedded PostgreSQL in {directory}")
+    base = warehouse_from_url(
+        server.get_uri("postgres"), origin=f"embedded PostgreSQL in {directory}"
+    )
     admin = Warehouse(
         host=base.host, port=base.port, user=base.user, database="postgres", origin=base.origin
     )
@@ -200,8 +205,12 @@ RAW_DDL = {
     "customers": """
         customer_id bigint, name text, email text, signup_date date, signed_up_at timestamp
     """,
-    "products": "product_id bigint, name text, category text, cost numeric(12, 2), price numeric(12, 2)",
-    "orders": "order_id bigint, customer_id bigint, order_date date, ordered_at timestamp, status text",
+    "products": """
+        product_id bigint, name text, category text, cost numeric(12, 2), price numeric(12, 2)
+    """,
+    "orders": """
+        order_id bigint, customer_id bigint, order_date date, ordered_at timestamp, status text
+    """,
     "order_items": """
         order_id bigint, line_number integer, product_id bigint, quantity integer,
         unit_price numeric(12, 2)
@@ -260,16 +269,13 @@ def read_landed_state(conn: psycopg.Connection) -> LandedState | None:
 @contextlib.contextmanager
 def landing_transaction(warehouse: Warehouse) -> Iterator[psycopg.Connection]:
     """One transaction for a whole landing, serialised across runs by an advisory lock."""
-    with warehouse.connect() as conn:
-        with conn.transaction():
-            conn.execute("select pg_advisory_xact_lock(%s)", (LANDING_LOCK_KEY,))
-            ensure_raw_layer(conn)
-            yield conn
+    with warehouse.connect() as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (LANDING_LOCK_KEY,))
+        ensure_raw_layer(conn)
+        yield conn
 
 
-def clear_raw_window(
-    conn: psycopg.Connection, start: dt.date | None, end: dt.date | None
-) -> None:
+def clear_raw_window(conn: psycopg.Connection, start: dt.date | None, end: dt.date | None) -> None:
     """Delete raw rows of [start, end), or everything when no window is given."""
     if start is None or end is None:
         conn.execute(
@@ -278,10 +284,14 @@ def clear_raw_window(
         )
         return
     window = {"start": start, "end": end}
-    in_window = "select order_id from raw.orders where order_date >= %(start)s and order_date < %(end)s"
+    in_window = (
+        "select order_id from raw.orders where order_date >= %(start)s and order_date < %(end)s"
+    )
     conn.execute(f"delete from raw.order_items where order_id in ({in_window})", window)
     conn.execute(f"delete from raw.cancellations where order_id in ({in_window})", window)
-    conn.execute("delete from raw.orders where order_date >= %(start)s and order_date < %(end)s", window)
+    conn.execute(
+        "delete from raw.orders where order_date >= %(start)s and order_date < %(end)s", window
+    )
     conn.execute(
         "delete from raw.customers where signup_date >= %(start)s and signup_date < %(end)s", window
     )

@@ -38,7 +38,9 @@ def postgres_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehou
     """A PostgreSQL server to create test databases on (its `postgres` database)."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        yield dataclasses.replace(warehouse_from_url(url, origin="TEST_DATABASE_URL"), database="postgres")
+        yield dataclasses.replace(
+            warehouse_from_url(url, origin="TEST_DATABASE_URL"), database="postgres"
+        )
         return
     from flows.warehouse import embedded_warehouse, stop_embedded
 

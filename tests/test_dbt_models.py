@@ -59,8 +59,7 @@ def test_the_warehouse_has_the_four_layers(built_warehouse):
     warehouse, _ = built_warehouse
     with warehouse.connect() as conn:
         schemas = {
-            row[0]
-            for row in conn.execute("select schema_name from information_schema.schemata")
+            row[0] for row in conn.execute("select schema_name from information_schema.schemata")
         }
     assert {"raw", "staging", "intermediate", "marts"} <= schemas
 

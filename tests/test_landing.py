@@ -53,9 +53,12 @@ def test_first_run_lands_the_history_then_weekly_runs_extend_it(make_warehouse, 
     assert (second.start, second.end) == (AS_OF - dt.timedelta(days=14), AS_OF)
     with warehouse.connect() as conn:
         assert conn.execute("select max(order_date) from raw.orders").fetchone()[0] < AS_OF
-        assert conn.execute(
-            "select count(*) from raw.orders where order_date >= %s", (second.start,)
-        ).fetchone()[0] > 0
+        assert (
+            conn.execute(
+                "select count(*) from raw.orders where order_date >= %s", (second.start,)
+            ).fetchone()[0]
+            > 0
+        )
 
 
 def test_landing_in_two_steps_equals_landing_at_once(make_warehouse, tmp_path):

@@ -55,7 +55,7 @@ def test_the_report_arrives_once_with_the_marts_figures(blocks, telegram_server)
     assert result.startswith("telegram chat")
 
     sent = telegram_server.messages
-    assert [message.method for message in sent][0] == "sendPhoto"
+    assert sent[0].method == "sendPhoto"
     assert sent[0].photo_size and sent[0].photo_size > 1000
     text = "\n".join(m.plain_text for m in sent if m.method == "sendMessage")
     figures = week_figures(warehouse)
@@ -88,9 +88,7 @@ def test_a_failing_dbt_test_stops_the_run_before_the_report(blocks, telegram_ser
     with warehouse.connect() as conn:
         conn.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
     with pytest.raises(Exception, match="unique_shop_orders_order_id"):
-        churn_pipeline(
-            as_of=AS_OF, generate=False, dbt_node_tasks=False, **SMALL_SHOP, **names
-        )
+        churn_pipeline(as_of=AS_OF, generate=False, dbt_node_tasks=False, **SMALL_SHOP, **names)
     assert len(telegram_server.messages) == delivered
     assert ledger.deliveries_for(warehouse, AS_OF) == []
 
@@ -99,7 +97,7 @@ def test_dbt_nodes_run_as_prefect_tasks_when_asked(blocks, telegram_server):
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
-    warehouse, names = blocks
+    _, names = blocks
     state = churn_pipeline(
         as_of=AS_OF, dbt_node_tasks=True, return_state=True, **SMALL_SHOP, **names
     )

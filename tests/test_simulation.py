@@ -44,7 +44,7 @@ def test_same_seed_and_dates_give_identical_rows():
     end = EPOCH + dt.timedelta(days=200)
     first = generate(settings(), EPOCH, end)
     second = generate(settings(), EPOCH, end)
-    for name, key in KEYS.items():
+    for name in KEYS:
         assert first[name].to_csv(index=False) == second[name].to_csv(index=False), name
     assert len(first["orders"]) > 1000
 

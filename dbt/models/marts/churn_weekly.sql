@@ -28,15 +28,15 @@ shop_opening as (
 -- every week end from the one holding the first possible change up to the as-of date
 week_grid as (
     select
-        ({{ as_of_date() }} - 7 * step)::date as week_end,
-        ({{ as_of_date() }} - 7 * step - 7)::date as week_start,
-        ({{ as_of_date() }} - 7 * step - 7) >= shop_opening.first_day as is_full_week
+        ({{ as_of_date() }} - 7 * grid.step)::date as week_end,
+        ({{ as_of_date() }} - 7 * grid.step - 7)::date as week_start,
+        ({{ as_of_date() }} - 7 * grid.step - 7) >= shop_opening.first_day as is_full_week
     from shop_opening
     cross join
         generate_series(
             0,
             floor(({{ as_of_date() }} - shop_opening.first_day) / 7.0)::integer + 1
-        ) as step
+        ) as grid (step)
 ),
 
 weekly_changes as (
@@ -92,11 +92,12 @@ at_risk_by_week as (
         at_risk_spans.customer_id,
         at_risk_week.week_end::date as week_end
     from at_risk_spans
-    cross join lateral generate_series(
-        {{ week_end_of('at_risk_spans.first_day') }},
-        at_risk_spans.last_day,
-        interval '7 days'
-    ) as at_risk_week (week_end)
+    cross join
+        lateral generate_series(
+            {{ week_end_of('at_risk_spans.first_day') }},
+            at_risk_spans.last_day,
+            interval '7 days'
+        ) as at_risk_week (week_end)
     where at_risk_spans.first_day <= at_risk_spans.last_day
 ),
 
@@ -127,8 +128,10 @@ final as (
     select
         running.week_start,
         running.week_end,
-        (running.active_end - running.new_in_week - running.reactivated_in_week
-        + running.churned_in_week)::integer as active_start,
+        (
+            running.active_end - running.new_in_week - running.reactivated_in_week
+            + running.churned_in_week
+        )::integer as active_start,
         running.churned_in_week::integer as churned_in_week,
         running.reactivated_in_week::integer as reactivated_in_week,
         running.new_in_week::integer as new_in_week,

@@ -29,17 +29,24 @@ active_months as (
     from purchase_days
 ),
 
-cohort_activity as (
+customer_months as (
     select
         first_purchases.cohort_month,
         (
             (extract(year from active_months.activity_month) - extract(year from first_purchases.cohort_month)) * 12
             + extract(month from active_months.activity_month) - extract(month from first_purchases.cohort_month)
-        )::integer as months_since_first_order,
-        count(*) as active_customers
+        )::integer as months_since_first_order
     from active_months
     inner join first_purchases on active_months.customer_id = first_purchases.customer_id
-    group by 1, 2
+),
+
+cohort_activity as (
+    select
+        cohort_month,
+        months_since_first_order,
+        count(*) as active_customers
+    from customer_months
+    group by cohort_month, months_since_first_order
 ),
 
 cohort_grid as (
