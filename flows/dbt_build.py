@@ -109,6 +109,38 @@ def run_dbt_with_node_tasks(args: list[str], project_dir: Path = DBT_PROJECT_DIR
         raise DbtBuildFailed(str(error)) from None
 
 
+_BUILD_SETTINGS_DDL = """
+create schema if not exists reporting;
+create table if not exists reporting.dbt_build_settings (
+    id boolean primary key default true check (id),
+    churn_window_days integer not null,
+    built_at timestamptz not null default now()
+)
+"""
+
+
+def window_changed(warehouse: Warehouse, churn_window_days: int) -> bool:
+    """Whether the incremental marts were built with another churn window (or never)."""
+    with warehouse.connect() as conn:
+        conn.execute(_BUILD_SETTINGS_DDL)
+        row = conn.execute("select churn_window_days from reporting.dbt_build_settings").fetchone()
+    return row is None or row[0] != churn_window_days
+
+
+def record_build_settings(warehouse: Warehouse, churn_window_days: int) -> None:
+    with warehouse.connect() as conn:
+        conn.execute(_BUILD_SETTINGS_DDL)
+        conn.execute(
+            """
+            insert into reporting.dbt_build_settings (id, churn_window_days, built_at)
+            values (true, %s, now())
+            on conflict (id) do update
+            set churn_window_days = excluded.churn_window_days, built_at = now()
+            """,
+            (churn_window_days,),
+        )
+
+
 @task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build_in_one_task(warehouse: Warehouse, args: list[str]) -> list[dict[str, Any]]:
     """Run `dbt build` as one task: the quick path for ad hoc runs."""
@@ -136,6 +168,10 @@ def build_warehouse_models(
     )
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
+    if not full_refresh and window_changed(warehouse, params.churn_window_days):
+        # Weeks already built used another window: they must all be computed again.
+        logger.info("Churn window differs from the last build's (or first build): full refresh")
+        full_refresh = True
     args = build_args(params.resolved_as_of(), params.churn_window_days, full_refresh=full_refresh)
     failure: DbtBuildFailed | None = None
     try:
@@ -155,6 +191,7 @@ def build_warehouse_models(
         )
     if failure is not None:
         raise failure
+    record_build_settings(warehouse, params.churn_window_days)
     logger.info(
         "dbt build passed: %d nodes in %.1f s of node time",
         len(rows),

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from prefect import flow, get_run_logger, task
 
 from flows.parameters import DEFAULT_HISTORY_DAYS, RunParameters
-from flows.simulation import LIFECYCLE_COLUMNS, RAW_COLUMNS, ShopSettings, ShopSimulation
+from flows.simulation import (
+    LIFECYCLE_SCHEMA,
+    RAW_SCHEMAS,
+    ShopSettings,
+    ShopSimulation,
+)
 from flows.warehouse import (
     LandedState,
     Warehouse,
@@ -101,50 +114,219 @@ def _with_reason(plan: GenerationPlan, reason: str) -> GenerationPlan:
     return GenerationPlan(plan.settings, plan.start, plan.end, plan.replace_all, reason)
 
 
-def write_activity_files(plan: GenerationPlan, directory: Path) -> dict[str, int]:
-    """Write the window's rows as CSV files, streaming block by block; returns row counts."""
-    directory.mkdir(parents=True, exist_ok=True)
+# What a run writes and lands: each raw table, then the simulation's ground truth.
+OUTPUT_SCHEMAS: dict[str, pa.Schema] = {**RAW_SCHEMAS, "customer_lifecycles": LIFECYCLE_SCHEMA}
+TARGET_TABLES = {
+    **{name: f"raw.{name}" for name in RAW_SCHEMAS},
+    "customer_lifecycles": "simulation.customer_lifecycles",
+}
+# Strings are quoted (a name can hold a comma) and nulls left empty, which COPY reads as
+# NULL; each file's header is written once, by ActivityCsvFiles.
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+# How many tables of CSV rows the simulation may run ahead of COPY: enough to keep both
+# busy, few enough to bound memory (a chunk's order lines are about 5 MB of CSV).
+_STREAM_DEPTH = 8
+
+
+def simulate_tables(plan: GenerationPlan) -> Iterator[tuple[str, pa.Table]]:
+    """The run's rows as (output table, rows) pairs: products, then chunk after chunk."""
     simulation = ShopSimulation(plan.settings)
-    counts = dict.fromkeys((*RAW_TABLES, "customer_lifecycles"), 0)
-    simulation.products().to_csv(directory / "products.csv", index=False)
-    counts["products"] = plan.settings.products
-    first = True
+    yield "products", simulation.products()
     for activity in simulation.generate(plan.start, plan.end):
-        mode = "w" if first else "a"
-        for name in ("customers", "orders", "order_items", "cancellations", "lifecycles"):
-            frame = getattr(activity, name)
-            file_name = "customer_lifecycles" if name == "lifecycles" else name
-            frame.to_csv(directory / f"{file_name}.csv", index=False, header=first, mode=mode)
-            counts[file_name] += len(frame)
-        first = False
-    if first:  # no customers at all yet: still write headers so COPY sees empty files
-        for name in ("customers", "orders", "order_items", "cancellations"):
-            (directory / f"{name}.csv").write_text(",".join(RAW_COLUMNS[name]) + "\n")
-        (directory / "customer_lifecycles.csv").write_text(",".join(LIFECYCLE_COLUMNS) + "\n")
-    return counts
+        yield "customers", activity.customers
+        yield "orders", activity.orders
+        yield "order_items", activity.order_items
+        yield "cancellations", activity.cancellations
+        yield "customer_lifecycles", activity.lifecycles
+
+
+def csv_rows(rows: pa.Table) -> pa.Buffer:
+    """The rows in the CSV format COPY reads, without a header."""
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(rows, sink, _CSV_OPTIONS)
+    return sink.getvalue()
+
+
+class ActivityCsvFiles:
+    """The run's CSV files, one per output table, each starting with its header row."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.counts = dict.fromkeys(OUTPUT_SCHEMAS, 0)
+        self._files: dict[str, pa.NativeFile] = {}
+
+    def __enter__(self) -> ActivityCsvFiles:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, schema in OUTPUT_SCHEMAS.items():
+            # Arrow's own files write without holding the GIL, unlike Python's.
+            file = pa.OSFile(str(self.directory / f"{name}.csv"), "wb")
+            file.write((",".join(schema.names) + "\n").encode())
+            self._files[name] = file
+        return self
+
+    def write(self, name: str, rows: pa.Table) -> pa.Buffer:
+        """Append the rows to their file; returns the CSV bytes written, for COPY."""
+        data = csv_rows(rows)
+        self._files[name].write(data)
+        self.counts[name] += rows.num_rows
+        return data
+
+    def __exit__(self, *exc_info: object) -> None:
+        for file in self._files.values():
+            file.close()
+
+
+def write_activity_files(plan: GenerationPlan, directory: Path) -> dict[str, int]:
+    """Write the window's rows as CSV files, streaming chunk by chunk; returns row counts."""
+    with ActivityCsvFiles(directory) as files:
+        for name, rows in simulate_tables(plan):
+            files.write(name, rows)
+    return files.counts
+
+
+class RawLanding:
+    """COPY into the output tables inside a landing transaction opened by `raw_landing`."""
+
+    def __init__(self, conn: psycopg.Connection, emptied: set[str]) -> None:
+        self.conn = conn
+        self.landed = dict.fromkeys(RAW_TABLES, 0)
+        self._emptied = emptied
+
+    def copy(self, name: str, source: Path | pa.Buffer, *, header: bool) -> None:
+        """COPY a CSV file or in-memory CSV rows into the output table `name`."""
+        if isinstance(source, pa.Buffer):
+            source = memoryview(source)
+        copied = copy_csv(
+            self.conn,
+            TARGET_TABLES[name],
+            tuple(OUTPUT_SCHEMAS[name].names),
+            source,
+            header=header,
+            freeze=name in self._emptied,
+        )
+        if name in self.landed:
+            self.landed[name] += copied
+
+
+@contextlib.contextmanager
+def raw_landing(warehouse: Warehouse, plan: GenerationPlan) -> Iterator[RawLanding]:
+    """Replace the plan's window in `raw` with what the caller COPYs, all in one transaction.
+
+    A full replacement loads into emptied tables: their indexes are dropped first and
+    built once at the end, which at 1M orders takes the orders table's COPY from 5.7 s
+    to 2.4 s plus 0.9 s for the index, and the rows are written frozen.
+    """
+    with landing_transaction(warehouse) as conn:
+        if plan.replace_all:
+            clear_raw_window(conn, None, None)
+            rebuild_indexes = _drop_raw_indexes(conn)
+            emptied = set(OUTPUT_SCHEMAS)
+        else:
+            clear_raw_window(conn, plan.start, plan.end)
+            conn.execute("truncate raw.products, simulation.customer_lifecycles")
+            rebuild_indexes = []
+            emptied = {"products", "customer_lifecycles"}
+        landing = RawLanding(conn, emptied)
+        yield landing
+        for statement in rebuild_indexes:
+            conn.execute(statement)
+        record_landing(conn, plan.settings.as_dict(), plan.start, plan.end)
+
+
+def _drop_raw_indexes(conn: psycopg.Connection) -> list[str]:
+    """Drop the raw tables' indexes (not those backing a constraint); returns their DDL."""
+    indexes = conn.execute(
+        """
+        select index_info.indexrelid::regclass::text, pg_get_indexdef(index_info.indexrelid)
+        from pg_index as index_info
+        inner join pg_class as indexed_table on indexed_table.oid = index_info.indrelid
+        where indexed_table.relnamespace = 'raw'::regnamespace
+            and not exists (
+                select 1 from pg_constraint where pg_constraint.conindid = index_info.indexrelid
+            )
+        """
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f"drop index {name}")
+    return [definition for _, definition in indexes]
 
 
 def land_files(warehouse: Warehouse, plan: GenerationPlan, directory: Path) -> dict[str, int]:
     """Replace the plan's window in `raw` with the files' rows, in one transaction."""
-    landed = {}
-    with landing_transaction(warehouse) as conn:
-        if plan.replace_all:
-            clear_raw_window(conn, None, None)
-        else:
-            clear_raw_window(conn, plan.start, plan.end)
-            conn.execute("truncate raw.products, simulation.customer_lifecycles")
-        for table in RAW_TABLES:
-            landed[table] = copy_csv(
-                conn, f"raw.{table}", RAW_COLUMNS[table], directory / f"{table}.csv"
+    with raw_landing(warehouse, plan) as landing:
+        for name in OUTPUT_SCHEMAS:
+            landing.copy(name, directory / f"{name}.csv", header=True)
+    return landing.landed
+
+
+def write_and_land_activity(
+    warehouse: Warehouse, plan: GenerationPlan, directory: Path
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Do write_activity_files and land_files at once: the same files, the same raw tables.
+
+    PostgreSQL parsing the COPY keeps one processor busy and the simulation another, so
+    a worker thread simulates and writes each chunk's CSV while this thread COPYs the
+    chunks before it. Returns the rows written and the rows landed in `raw`.
+    """
+    with (
+        raw_landing(warehouse, plan) as landing,
+        ActivityCsvFiles(directory) as files,
+        contextlib.closing(
+            _run_ahead(
+                ((name, files.write(name, rows)) for name, rows in simulate_tables(plan)),
+                _STREAM_DEPTH,
             )
-        copy_csv(
-            conn,
-            "simulation.customer_lifecycles",
-            LIFECYCLE_COLUMNS,
-            directory / "customer_lifecycles.csv",
-        )
-        record_landing(conn, plan.settings.as_dict(), plan.start, plan.end)
-    return landed
+        ) as written,
+    ):
+        for name, data in written:
+            landing.copy(name, data, header=False)
+    return files.counts, landing.landed
+
+
+_Item = TypeVar("_Item")
+
+
+def _run_ahead(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
+    """Iterate `items` in a worker thread, at most `depth` items ahead of the caller.
+
+    An error in the worker is raised in the caller; closing this generator early stops
+    the worker before returning, so nothing writes to files the caller then closes.
+    """
+    handoff: queue.Queue[tuple[bool, _Item | BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def hand_over(done: bool, value: _Item | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((done, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not hand_over(False, item):
+                    return
+        except BaseException as error:
+            hand_over(True, error)
+        else:
+            hand_over(True, None)
+
+    worker = threading.Thread(target=work, name="simulate-activity", daemon=True)
+    worker.start()
+    try:
+        while True:
+            done, value = handoff.get()
+            if done:
+                if isinstance(value, BaseException):
+                    raise value
+                return
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
 
 
 @task(name="plan-generation")
@@ -214,4 +396,5 @@ def generate_shop_activity(
     plan = plan_generation_task(warehouse, params)
     get_run_logger().info("Generation: %s", plan.reason)
     directory = simulate_activity(plan)
-    return land_raw_tables(warehouse, plan, directory)
+    landed = land_raw_tables(warehouse, plan, directory)
+    return {**landed, "history_replaced": int(plan.replace_all)}

@@ -114,6 +114,11 @@ def parse_args(argv: list[str] | None = None) -> RunParameters:
         "ad hoc runs, on in the deployments)",
     )
     parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild every incremental model from scratch (after changing raw by hand)",
+    )
+    parser.add_argument(
         "--resend",
         action="store_true",
         help="send the report even if this week was already delivered to the chat",
@@ -152,6 +157,7 @@ def churn_pipeline(
     telegram_block: BlockName = "telegram",
     generate: bool = True,
     dbt_node_tasks: bool = True,
+    full_refresh: bool = False,
     resend: bool = False,
 ) -> str:
     """Land the week's shop activity, build and test the marts, and send the churn report.
@@ -173,6 +179,7 @@ def churn_pipeline(
         telegram_block=telegram_block,
         generate=generate,
         dbt_node_tasks=dbt_node_tasks,
+        full_refresh=full_refresh,
         resend=resend,
     )
     logger = get_run_logger()
@@ -192,8 +199,9 @@ def churn_pipeline(
         warehouse.display_url(),
         delivery,
     )
+    full_refresh = params.full_refresh
     if params.generate:
-        generate_shop_activity(
+        landed = generate_shop_activity(
             as_of=report_date,
             customers=params.customers,
             products=params.products,
@@ -202,11 +210,14 @@ def churn_pipeline(
             locale=params.locale,
             warehouse_block=params.warehouse_block,
         )
+        # A new simulated shop replaces all of raw: incremental marts start over too.
+        full_refresh = full_refresh or bool(landed["history_replaced"])
     build_warehouse_models(
         as_of=report_date,
         churn_window_days=params.churn_window_days,
         warehouse_block=params.warehouse_block,
         dbt_node_tasks=params.dbt_node_tasks,
+        full_refresh=full_refresh,
     )
     return send_churn_report(
         as_of=report_date,

@@ -52,6 +52,7 @@ class RunParameters(BaseModel):
     telegram_block: BlockName = "telegram"
     generate: bool = True
     dbt_node_tasks: bool = True
+    full_refresh: bool = False
     resend: bool = False
 
     @field_validator("as_of")

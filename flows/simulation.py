@@ -7,7 +7,7 @@ customer ids, so a customer's whole life depends only on the seed and the simula
 epoch, never on the window being generated. That is what makes generating [t0, t2) at
 once equal to generating [t0, t1) then [t1, t2).
 
-Nothing here touches a database or the file system: it yields pandas frames.
+Nothing here touches a database or the file system: it yields Arrow tables.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from faker import Faker
 
-CUSTOMER_BLOCK = 65_536
+CUSTOMER_BLOCK = 65_536  # customers sharing one trait generator: defines the data
+GENERATION_CHUNK = 8_192  # customers generated at a time: bounds memory, not the data
 MAX_ORDERS_PER_CUSTOMER = 999
 ORDER_ID_STRIDE = 1000
 CANCELLATION_RATE = 0.15
@@ -62,6 +64,8 @@ CANCEL_REASONS = (
     "payment_failed",
     "ordered_by_mistake",
 )
+_STATUSES = pa.array(["completed", "cancelled"], pa.string())  # indexed by "is cancelled"
+_CANCEL_REASONS = pa.array(CANCEL_REASONS, pa.string())
 
 # Counter-based streams: each kind of draw has its own stream number.
 _S_GAP, _S_DROP, _S_CANCEL, _S_ITEMS, _S_PRODUCT, _S_QTY = 1, 2, 3, 4, 5, 6
@@ -131,33 +135,89 @@ class ShopSettings:
 
 @dataclass(frozen=True)
 class ShopActivity:
-    """One chunk of generated rows, each frame laid out exactly like its raw table."""
+    """One chunk of generated rows, each table typed and ordered exactly like its raw table."""
 
-    customers: pd.DataFrame
-    orders: pd.DataFrame
-    order_items: pd.DataFrame
-    cancellations: pd.DataFrame
-    lifecycles: pd.DataFrame
+    customers: pa.Table
+    orders: pa.Table
+    order_items: pa.Table
+    cancellations: pa.Table
+    lifecycles: pa.Table
 
 
-RAW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": ("customer_id", "name", "email", "signup_date", "signed_up_at"),
-    "products": ("product_id", "name", "category", "cost", "price"),
-    "orders": ("order_id", "customer_id", "order_date", "ordered_at", "status"),
-    "order_items": ("order_id", "line_number", "product_id", "quantity", "unit_price"),
-    "cancellations": ("order_id", "cancel_reason", "cancelled_at"),
+# Typed columns (dates as date32, timestamps as timestamp[s]) let the CSV writer format
+# them in C++; strings built in Python or NumPy were most of the generation time.
+RAW_SCHEMAS: dict[str, pa.Schema] = {
+    "customers": pa.schema(
+        [
+            ("customer_id", pa.int64()),
+            ("name", pa.string()),
+            ("email", pa.string()),
+            ("signup_date", pa.date32()),
+            ("signed_up_at", pa.timestamp("s")),
+        ]
+    ),
+    "products": pa.schema(
+        [
+            ("product_id", pa.int64()),
+            ("name", pa.string()),
+            ("category", pa.string()),
+            ("cost", pa.float64()),
+            ("price", pa.float64()),
+        ]
+    ),
+    "orders": pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("customer_id", pa.int64()),
+            ("order_date", pa.date32()),
+            ("ordered_at", pa.timestamp("s")),
+            ("status", pa.string()),
+        ]
+    ),
+    "order_items": pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("line_number", pa.int64()),
+            ("product_id", pa.int64()),
+            ("quantity", pa.int64()),
+            ("unit_price", pa.float64()),
+        ]
+    ),
+    "cancellations": pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("cancel_reason", pa.string()),
+            ("cancelled_at", pa.timestamp("s")),
+        ]
+    ),
 }
-LIFECYCLE_COLUMNS = (
-    "customer_id",
-    "purchase_rate_per_day",
-    "dropout_probability",
-    "dropout_date",
+# The true dropout date is null while the customer is still alive.
+LIFECYCLE_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.int64()),
+        ("purchase_rate_per_day", pa.float64()),
+        ("dropout_probability", pa.float64()),
+        ("dropout_date", pa.date32()),
+    ]
 )
+RAW_COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(schema.names) for name, schema in RAW_SCHEMAS.items()
+}
+LIFECYCLE_COLUMNS: tuple[str, ...] = tuple(LIFECYCLE_SCHEMA.names)
 
 
 def _ascii_slug(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(ch for ch in folded.lower() if ch.isalnum())
+
+
+@dataclass(frozen=True)
+class _CustomerTraits:
+    """Behavioural traits of one block of customers, indexed by position in the block."""
+
+    purchase_rate: np.ndarray
+    dropout_probability: np.ndarray
+    never_buys: np.ndarray
 
 
 class ShopSimulation:
@@ -171,15 +231,17 @@ class ShopSimulation:
     def _day_index(self, day: dt.date) -> int:
         return (day - self.settings.epoch).days
 
-    def _date_strings(self, day_offsets: np.ndarray) -> np.ndarray:
+    def _dates(self, day_offsets: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+        """Days since the epoch as dates; null where `missing` is true."""
         epoch = np.datetime64(self.settings.epoch, "D")
-        return (epoch + day_offsets.astype("timedelta64[D]")).astype(str)
+        days = epoch + day_offsets.astype("timedelta64[D]")
+        return pa.array(days, type=pa.date32(), mask=missing)
 
-    def _timestamp_strings(self, times: np.ndarray) -> np.ndarray:
+    def _timestamps(self, times: np.ndarray) -> pa.Array:
+        """Times in days since the epoch, truncated to the second."""
         epoch = np.datetime64(self.settings.epoch, "s")
         seconds = np.floor(times * 86_400).astype(np.int64)
-        stamps = (epoch + seconds.astype("timedelta64[s]")).astype(str)
-        return np.char.replace(stamps, "T", " ")
+        return pa.array(epoch + seconds.astype("timedelta64[s]"), type=pa.timestamp("s"))
 
     def signups_per_day(self, end: dt.date) -> np.ndarray:
         """How many customers sign up on each day from the epoch up to `end` (exclusive)."""
@@ -198,7 +260,7 @@ class ShopSimulation:
 
     # -- catalogue ------------------------------------------------------------------------
 
-    def products(self) -> pd.DataFrame:
+    def products(self) -> pa.Table:
         seed, count = self.settings.seed, self.settings.products
         ids = np.arange(1, count + 1, dtype=np.int64)
         cost = np.round(5 + 95 * uniform(seed, _S_COST, ids), 2)
@@ -216,14 +278,8 @@ class ShopSimulation:
                 ids, category_index, noun_pick, colour_pick, strict=True
             )
         ]
-        return pd.DataFrame(
-            {
-                "product_id": ids,
-                "name": names,
-                "category": categories,
-                "cost": cost,
-                "price": price,
-            }
+        return pa.Table.from_arrays(
+            [ids, names, categories.tolist(), cost, price], schema=RAW_SCHEMAS["products"]
         )
 
     @cached_property
@@ -246,55 +302,74 @@ class ShopSimulation:
         return sorted({fake.color_name() for _ in range(200)})
 
     @cached_property
-    def _name_pools(self) -> tuple[list[str], list[str], list[str]]:
+    def _name_pools(self) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
+        """First and last names, their ASCII slugs for emails, and email domains."""
         fake = self._faker
         first = sorted({fake.first_name() for _ in range(3000)})
         last = sorted({fake.last_name() for _ in range(3000)})
         domains = sorted({fake.free_email_domain() for _ in range(200)})
-        return first, last, domains
+        return (
+            pa.array(first, pa.string()),
+            pa.array(last, pa.string()),
+            pa.array([_ascii_slug(name) for name in first], pa.string()),
+            pa.array([_ascii_slug(name) for name in last], pa.string()),
+            pa.array(domains, pa.string()),
+        )
+
+    @cached_property
+    def _catalogue_prices(self) -> np.ndarray:
+        return self.products().column("price").to_numpy()
 
     # -- customers and orders -------------------------------------------------------------
 
     def generate(self, start: dt.date, end: dt.date) -> Iterator[ShopActivity]:
-        """Yield the shop's activity in [start, end), one block of customers at a time.
+        """Yield the shop's activity in [start, end), one chunk of customers at a time.
 
         Customers are those who signed up in the window; orders, items and cancellations
         those of orders placed in the window; lifecycles hold every customer known by
-        `end` with their true dropout date if it happened before `end`.
+        `end` with their true dropout date if it happened before `end`. Chunks hold at
+        most GENERATION_CHUNK customers, so memory does not grow with the shop's size.
         """
         if end <= start:
             raise ValueError(f"empty window: {start} >= {end}")
         if start < self.settings.epoch:
             raise ValueError(f"window starts before the shop opened ({self.settings.epoch})")
-        counts = self.signups_per_day(end)
-        total = int(counts.sum())
-        signup_day = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        # Customers are numbered in signup order; the running total of signups maps a
+        # customer's number to its signup day without materialising one entry per customer.
+        signed_up_by = np.cumsum(self.signups_per_day(end))
+        total = int(signed_up_by[-1]) if signed_up_by.size else 0
         window = (self._day_index(start), self._day_index(end))
         for block_start in range(0, total, CUSTOMER_BLOCK):
+            traits = self._block_traits(block_start // CUSTOMER_BLOCK)
             block_end = min(block_start + CUSTOMER_BLOCK, total)
-            yield self._generate_block(block_start, block_end, signup_day, window)
+            for chunk_start in range(block_start, block_end, GENERATION_CHUNK):
+                chunk_end = min(chunk_start + GENERATION_CHUNK, block_end)
+                numbers = np.arange(chunk_start, chunk_end, dtype=np.int64)
+                signup_day = np.searchsorted(signed_up_by, numbers, side="right")
+                in_block = slice(chunk_start - block_start, chunk_end - block_start)
+                yield self._generate_chunk(numbers + 1, signup_day, traits, in_block, window)
 
-    def _generate_block(
+    def _block_traits(self, block_number: int) -> _CustomerTraits:
+        # Drawn for the full block from a generator seeded by the block, so a customer's
+        # traits never depend on how many customers exist yet or on the chunk size.
+        rng = np.random.default_rng([self.settings.seed, 2, block_number])
+        rate = rng.gamma(shape=2.2, scale=0.115 / 2.2, size=CUSTOMER_BLOCK)
+        dropout = rng.beta(1.1, 16.0, size=CUSTOMER_BLOCK)
+        never = rng.random(CUSTOMER_BLOCK) < NEVER_BUYER_SHARE
+        return _CustomerTraits(np.clip(rate, 1 / 400, 0.5), dropout, never)
+
+    def _generate_chunk(
         self,
-        block_start: int,
-        block_end: int,
-        signup_day: np.ndarray,
+        customer_ids: np.ndarray,
+        days: np.ndarray,
+        traits: _CustomerTraits,
+        in_block: slice,
         window: tuple[int, int],
     ) -> ShopActivity:
         seed = self.settings.seed
-        block_number = block_start // CUSTOMER_BLOCK
-        # Customer traits come from a generator seeded by the block, drawn for the full
-        # block so a customer's traits never depend on how many customers exist yet.
-        rng = np.random.default_rng([seed, 2, block_number])
-        rate_full = rng.gamma(shape=2.2, scale=0.115 / 2.2, size=CUSTOMER_BLOCK)
-        dropout_full = rng.beta(1.1, 16.0, size=CUSTOMER_BLOCK)
-        never_full = rng.random(CUSTOMER_BLOCK) < NEVER_BUYER_SHARE
-        size = block_end - block_start
-        customer_ids = np.arange(block_start + 1, block_end + 1, dtype=np.int64)
-        rate = np.clip(rate_full[:size], 1 / 400, 0.5)
-        dropout = dropout_full[:size]
-        never = never_full[:size]
-        days = signup_day[block_start:block_end]
+        rate = traits.purchase_rate[in_block]
+        dropout = traits.dropout_probability[in_block]
+        never = traits.never_buys[in_block]
         signup_time = days + uniform(seed, _S_SIGNUP_TIME, customer_ids)
 
         window_start, window_end = window
@@ -303,20 +378,18 @@ class ShopSimulation:
         )
 
         in_window = (days >= window_start) & (days < window_end)
-        customers = self._customer_frame(customer_ids[in_window], signup_time[in_window])
-        orders, items, cancellations = self._order_frames(orders_customer, orders_k, orders_time)
-        lifecycle_dropout = np.full(size, "", dtype=object)
-        dropped = ~np.isnan(dropout_time)
-        lifecycle_dropout[dropped] = self._date_strings(
-            np.floor(dropout_time[dropped]).astype(np.int64)
-        )
-        lifecycles = pd.DataFrame(
-            {
-                "customer_id": customer_ids,
-                "purchase_rate_per_day": np.round(rate, 6),
-                "dropout_probability": np.round(dropout, 6),
-                "dropout_date": lifecycle_dropout,
-            }
+        customers = self._customer_table(customer_ids[in_window], signup_time[in_window])
+        orders, items, cancellations = self._order_tables(orders_customer, orders_k, orders_time)
+        alive = np.isnan(dropout_time)
+        dropout_day = np.floor(np.where(alive, 0.0, dropout_time)).astype(np.int64)
+        lifecycles = pa.Table.from_arrays(
+            [
+                customer_ids,
+                np.round(rate, 6),
+                np.round(dropout, 6),
+                self._dates(dropout_day, missing=alive),
+            ],
+            schema=LIFECYCLE_SCHEMA,
         )
         return ShopActivity(customers, orders, items, cancellations, lifecycles)
 
@@ -367,45 +440,50 @@ class ShopSimulation:
         order = np.lexsort((sequence, customer))
         return customer[order], sequence[order], order_time[order], dropout_time
 
-    def _customer_frame(self, customer_ids: np.ndarray, signup_time: np.ndarray) -> pd.DataFrame:
-        first, last, domains = self._name_pools
+    def _customer_table(self, customer_ids: np.ndarray, signup_time: np.ndarray) -> pa.Table:
+        first, last, first_slugs, last_slugs, domains = self._name_pools
         seed = self.settings.seed
         first_pick = np.floor(uniform(seed, _S_NAME, customer_ids, 1) * len(first)).astype(int)
         last_pick = np.floor(uniform(seed, _S_NAME, customer_ids, 2) * len(last)).astype(int)
         domain_pick = np.floor(uniform(seed, _S_NAME, customer_ids, 3) * len(domains)).astype(int)
-        first_slugs = [_ascii_slug(name) for name in first]
-        last_slugs = [_ascii_slug(name) for name in last]
-        names = [f"{first[f]} {last[la]}" for f, la in zip(first_pick, last_pick, strict=True)]
+        names = pc.binary_join_element_wise(first.take(first_pick), last.take(last_pick), " ")
         # The customer id makes every email unique, whatever names collide.
-        emails = [
-            f"{first_slugs[f]}.{last_slugs[la]}{cid}@{domains[d]}"
-            for f, la, cid, d in zip(first_pick, last_pick, customer_ids, domain_pick, strict=True)
-        ]
-        return pd.DataFrame(
-            {
-                "customer_id": customer_ids,
-                "name": names,
-                "email": emails,
-                "signup_date": self._date_strings(np.floor(signup_time).astype(np.int64)),
-                "signed_up_at": self._timestamp_strings(signup_time),
-            }
+        emails = pc.binary_join_element_wise(
+            first_slugs.take(first_pick),
+            ".",
+            last_slugs.take(last_pick),
+            pc.cast(pa.array(customer_ids), pa.string()),
+            "@",
+            domains.take(domain_pick),
+            "",
+        )
+        return pa.Table.from_arrays(
+            [
+                customer_ids,
+                names,
+                emails,
+                self._dates(np.floor(signup_time).astype(np.int64)),
+                self._timestamps(signup_time),
+            ],
+            schema=RAW_SCHEMAS["customers"],
         )
 
-    def _order_frames(
+    def _order_tables(
         self, customer: np.ndarray, sequence: np.ndarray, order_time: np.ndarray
-    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    ) -> tuple[pa.Table, pa.Table, pa.Table]:
         seed = self.settings.seed
         order_ids = customer * ORDER_ID_STRIDE + sequence
         order_day = np.floor(order_time).astype(np.int64)
         cancelled = uniform(seed, _S_CANCEL, order_ids) < CANCELLATION_RATE
-        orders = pd.DataFrame(
-            {
-                "order_id": order_ids,
-                "customer_id": customer,
-                "order_date": self._date_strings(order_day),
-                "ordered_at": self._timestamp_strings(order_time),
-                "status": np.where(cancelled, "cancelled", "completed"),
-            }
+        orders = pa.Table.from_arrays(
+            [
+                order_ids,
+                customer,
+                self._dates(order_day),
+                self._timestamps(order_time),
+                _STATUSES.take(cancelled.astype(np.int8)),
+            ],
+            schema=RAW_SCHEMAS["orders"],
         )
 
         # 1-4 lines an order, 1-3 units a line, products drawn by popularity.
@@ -417,17 +495,17 @@ class ShopSimulation:
             self._popularity_cdf, uniform(seed, _S_PRODUCT, item_order, line_number)
         )
         product_index = np.minimum(product_index, self.settings.products - 1)
-        prices = self._catalogue_prices
-        items = pd.DataFrame(
-            {
-                "order_id": item_order,
-                "line_number": line_number,
-                "product_id": product_index + 1,
-                "quantity": 1 + np.floor(uniform(seed, _S_QTY, item_order, line_number) * 3),
-                "unit_price": prices[product_index],
-            }
+        quantity = 1 + np.floor(uniform(seed, _S_QTY, item_order, line_number) * 3)
+        items = pa.Table.from_arrays(
+            [
+                item_order,
+                line_number,
+                product_index + 1,
+                quantity.astype(np.int64),
+                self._catalogue_prices[product_index],
+            ],
+            schema=RAW_SCHEMAS["order_items"],
         )
-        items["quantity"] = items["quantity"].astype(np.int64)
 
         # A cancellation happens later on the day of its order.
         cancelled_ids = order_ids[cancelled]
@@ -439,15 +517,8 @@ class ShopSimulation:
         reason_pick = np.floor(
             uniform(seed, _S_REASON, cancelled_ids) * len(CANCEL_REASONS)
         ).astype(int)
-        cancellations = pd.DataFrame(
-            {
-                "order_id": cancelled_ids,
-                "cancel_reason": np.asarray(CANCEL_REASONS)[reason_pick],
-                "cancelled_at": self._timestamp_strings(cancelled_time),
-            }
+        cancellations = pa.Table.from_arrays(
+            [cancelled_ids, _CANCEL_REASONS.take(reason_pick), self._timestamps(cancelled_time)],
+            schema=RAW_SCHEMAS["cancellations"],
         )
         return orders, items, cancellations
-
-    @cached_property
-    def _catalogue_prices(self) -> np.ndarray:
-        return self.products()["price"].to_numpy()

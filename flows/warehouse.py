@@ -297,17 +297,39 @@ def clear_raw_window(conn: psycopg.Connection, start: dt.date | None, end: dt.da
     )
 
 
-COPY_BUFFER_BYTES = 1 << 20
+# psycopg hands libpq at most 128 KiB at a time and copies any larger chunk into slices
+# that size: reading files in such slices spares that copy.
+COPY_BUFFER_BYTES = 128 * 1024
 
 
-def copy_csv(conn: psycopg.Connection, table: str, columns: tuple[str, ...], path: Path) -> int:
-    """COPY a CSV file (with a header row) into a table; returns the rows copied."""
-    column_list = ", ".join(columns)
-    statement = f"copy {table} ({column_list}) from stdin with (format csv, header true)"
+def copy_csv(
+    conn: psycopg.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    source: Path | bytes | memoryview,
+    *,
+    header: bool = True,
+    freeze: bool = False,
+) -> int:
+    """COPY CSV rows, from a file or from bytes in memory, into a table; returns the rows copied.
+
+    `freeze` stores the rows already frozen, which spares the first reader (dbt) from
+    rewriting every page to set hint bits; PostgreSQL allows it only on a table created
+    or truncated in the current transaction.
+    """
+    options = ["format csv", f"header {str(header).lower()}"]
+    if freeze:
+        options.append("freeze true")
+    statement = f"copy {table} ({', '.join(columns)}) from stdin with ({', '.join(options)})"
     with conn.cursor() as cursor:
-        with cursor.copy(statement) as copy, path.open("rb") as source:
-            while chunk := source.read(COPY_BUFFER_BYTES):
-                copy.write(chunk)
+        with cursor.copy(statement) as copy:
+            if isinstance(source, Path):
+                with source.open("rb") as file:
+                    while chunk := file.read(COPY_BUFFER_BYTES):
+                        copy.write(chunk)
+            else:
+                # psycopg slices a large buffer itself; a memoryview's slices are not copies.
+                copy.write(memoryview(source))
         return cursor.rowcount
 
 

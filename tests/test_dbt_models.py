@@ -134,3 +134,45 @@ def test_a_duplicate_order_id_fails_the_build_naming_the_test(postgres_admin, tm
             dbt_build(warehouse)
     finally:
         drop_database(postgres_admin, warehouse)
+
+
+MART_TABLES = (
+    "churn_weekly",
+    "kpi_weekly",
+    "cohort_retention",
+    "at_risk_customers",
+    "customers",
+    "products",
+    "orders",
+    "order_items",
+)
+
+
+def mart_checksums(warehouse: Warehouse) -> dict[str, tuple[int, str]]:
+    sums = {}
+    with warehouse.connect() as conn:
+        for table in MART_TABLES:
+            sums[table] = conn.execute(
+                f"select count(*), md5(string_agg(t::text, '|' order by t::text)) "
+                f"from marts.{table} as t"
+            ).fetchone()
+    return sums
+
+
+def test_a_weekly_incremental_run_equals_a_full_build(built_warehouse, postgres_admin, tmp_path):
+    full, _ = built_warehouse
+    weekly = create_database(postgres_admin, "weekly")
+    try:
+        land_shop(weekly, tmp_path)
+        dbt_build(weekly, AS_OF - dt.timedelta(days=7))
+        results = dbt_build(weekly, AS_OF)
+        # the weekly run inserted one new week into the weekly marts, not the history
+        with weekly.connect() as conn:
+            built_at = conn.execute("select count(*) from marts.churn_weekly").fetchone()[0]
+        assert built_at == len(read_mart(full, "churn_weekly"))
+        messages = {row["node"]: row["message"] for row in results}
+        assert messages["churn_weekly"] == "INSERT 0 1"
+        assert messages["kpi_weekly"] == "INSERT 0 1"
+        assert mart_checksums(weekly) == mart_checksums(full)
+    finally:
+        drop_database(postgres_admin, weekly)

@@ -1,9 +1,23 @@
 -- Orders placed before the as-of date, with their amount from the order lines.
+-- Incremental: a weekly run recomputes only the reported week (or the days since the last
+-- run), after forgetting any order on or after the as-of date.
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_orders_from_as_of() }}",
+    )
+}}
+
 with
 
 orders as (
     select * from {{ ref('stg_shop__orders') }}
-    where order_date < {{ as_of_date() }}
+    where
+        order_date < {{ as_of_date() }}
+        and order_date >= {{ incremental_orders_start() }}
 ),
 
 order_items as (

@@ -1,5 +1,17 @@
 -- Weekly churn on the as-of grid: one row per full week [week_end - 7, week_end) of
 -- history, week_end being that week's as-of date. See DESIGN.md (Churn) for the rules.
+-- Incremental: a weekly run builds only the weeks after the last one already built (the
+-- new week), starting from status counts taken as of that week's start.
+{{
+    config(
+        materialized='incremental',
+        unique_key='week_end',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ keep_weeks_on_grid() }}",
+    )
+}}
+
 with
 
 changes as (
@@ -39,38 +51,65 @@ week_grid as (
         ) as grid (step)
 ),
 
+-- all full weeks on a full build; on a weekly run, only those after the last one built
+weeks_to_build as (
+    select
+        week_start,
+        week_end
+    from week_grid
+    where is_full_week and week_end > {{ last_built_week_end() }}
+),
+
+first_week as (
+    select coalesce(min(week_start), {{ as_of_date() }}) as first_week_start
+    from weeks_to_build
+),
+
+-- the status counts at the start of the first week to build
+baseline as (
+    select
+        coalesce(sum(case when changes.change_type = 'lapsed' then -1 else 1 end), 0) as active,
+        count(*) filter (where changes.change_type = 'new') as ever_purchased
+    from changes
+    cross join first_week
+    where changes.effective_date <= first_week.first_week_start
+),
+
 weekly_changes as (
     select
-        week_end,
-        count(*) filter (where change_type = 'new') as new_in_week,
-        count(*) filter (where change_type = 'reactivated') as reactivations,
-        count(*) filter (where change_type = 'lapsed') as lapses,
+        changes.week_end,
+        count(*) filter (where changes.change_type = 'new') as new_in_week,
+        count(*) filter (where changes.change_type = 'reactivated') as reactivations,
+        count(*) filter (where changes.change_type = 'lapsed') as lapses,
         count(*) filter (
-            where change_type = 'lapsed' and reactivated_date <= week_end
+            where changes.change_type = 'lapsed' and changes.reactivated_date <= changes.week_end
         ) as lapsed_and_returned
     from changes
-    group by week_end
+    cross join first_week
+    where changes.effective_date > first_week.first_week_start
+    group by changes.week_end
 ),
 
 running as (
     select
-        week_grid.week_start,
-        week_grid.week_end,
-        week_grid.is_full_week,
+        weeks_to_build.week_start,
+        weeks_to_build.week_end,
         coalesce(weekly_changes.new_in_week, 0) as new_in_week,
         coalesce(weekly_changes.reactivations, 0)
         - coalesce(weekly_changes.lapsed_and_returned, 0) as reactivated_in_week,
         coalesce(weekly_changes.lapses, 0)
         - coalesce(weekly_changes.lapsed_and_returned, 0) as churned_in_week,
-        sum(
+        baseline.active + sum(
             coalesce(weekly_changes.new_in_week, 0)
             + coalesce(weekly_changes.reactivations, 0)
             - coalesce(weekly_changes.lapses, 0)
         ) over grid_order as active_end,
-        sum(coalesce(weekly_changes.new_in_week, 0)) over grid_order as ever_purchased_end
-    from week_grid
-    left join weekly_changes on week_grid.week_end = weekly_changes.week_end
-    window grid_order as (order by week_grid.week_end rows unbounded preceding)
+        baseline.ever_purchased
+        + sum(coalesce(weekly_changes.new_in_week, 0)) over grid_order as ever_purchased_end
+    from weeks_to_build
+    cross join baseline
+    left join weekly_changes on weeks_to_build.week_end = weekly_changes.week_end
+    window grid_order as (order by weeks_to_build.week_end rows unbounded preceding)
 ),
 
 -- a purchase on day p is c's last one for as-of dates in (p, next purchase]; c is at risk
@@ -98,7 +137,10 @@ at_risk_by_week as (
             at_risk_spans.last_day,
             interval '7 days'
         ) as at_risk_week (week_end)
-    where at_risk_spans.first_day <= at_risk_spans.last_day
+    cross join first_week
+    where
+        at_risk_spans.first_day <= at_risk_spans.last_day
+        and at_risk_spans.last_day > first_week.first_week_start
 ),
 
 at_risk_revenue as (
@@ -154,7 +196,6 @@ final as (
         coalesce(at_risk_weekly.revenue_at_risk, 0)::numeric(14, 2) as revenue_at_risk
     from running
     left join at_risk_weekly on running.week_end = at_risk_weekly.week_end
-    where running.is_full_week
 )
 
 select * from final

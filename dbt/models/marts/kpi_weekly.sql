@@ -1,5 +1,16 @@
 -- The week's order figures on the same as-of grid as churn_weekly, each with the value
--- of the week before.
+-- of the week before. Incremental: a weekly run computes the new week(s) and, for the
+-- comparison, the last week already built.
+{{
+    config(
+        materialized='incremental',
+        unique_key='week_end',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ keep_weeks_on_grid() }}",
+    )
+}}
+
 with
 
 weeks as (
@@ -7,6 +18,7 @@ weeks as (
         week_start,
         week_end
     from {{ ref('churn_weekly') }}
+    where week_end >= {{ last_built_week_end() }}
 ),
 
 orders as (
@@ -14,6 +26,7 @@ orders as (
         *,
         {{ week_end_of('order_date + 1') }} as week_end
     from {{ ref('int_orders_priced') }}
+    where order_date >= (select min(weeks.week_start) from weeks)
 ),
 
 order_items as (
@@ -102,15 +115,16 @@ final as (
         *,
         lag(orders_placed) over week_order as previous_orders_placed,
         lag(orders_cancelled) over week_order as previous_orders_cancelled,
-        lag(cancellation_rate) over week_order as previous_cancellation_rate,
-        lag(revenue) over week_order as previous_revenue,
+        (lag(cancellation_rate) over week_order)::numeric(10, 6) as previous_cancellation_rate,
+        (lag(revenue) over week_order)::numeric(14, 2) as previous_revenue,
         lag(top_product_name) over week_order as previous_top_product_name,
-        lag(top_product_revenue) over week_order as previous_top_product_revenue,
+        (lag(top_product_revenue) over week_order)::numeric(14, 2) as previous_top_product_revenue,
         lag(most_expensive_product_name) over week_order as previous_most_expensive_product_name,
-        lag(most_expensive_product_price) over week_order
+        (lag(most_expensive_product_price) over week_order)::numeric(14, 2)
             as previous_most_expensive_product_price
     from weekly
     window week_order as (order by week_end)
 )
 
 select * from final
+where week_end > {{ last_built_week_end() }}

@@ -1,4 +1,15 @@
--- One row per order line of the orders placed before the as-of date.
+-- One row per order line of the orders placed before the as-of date (incremental like
+-- int_orders_priced).
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_item_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_orders_from_as_of() }}",
+    )
+}}
+
 with
 
 order_items as (
@@ -7,6 +18,7 @@ order_items as (
 
 orders as (
     select * from {{ ref('int_orders_priced') }}
+    where order_date >= {{ incremental_orders_start() }}
 ),
 
 final as (
