@@ -138,13 +138,14 @@ def parse_args(argv: list[str] | None = None) -> RunParameters:
 
 from prefect import flow, get_run_logger  # noqa: E402
 
+from flows.alerts import alert_on_failure  # noqa: E402
 from flows.dbt_build import build_warehouse_models  # noqa: E402
 from flows.generation import generate_shop_activity  # noqa: E402
 from flows.reporting import load_telegram_block, send_churn_report  # noqa: E402
 from flows.warehouse import in_deployment_run, resolve_warehouse  # noqa: E402
 
 
-@flow(name="weekly-churn-report", log_prints=True)
+@flow(name="weekly-churn-report", log_prints=True, on_failure=[alert_on_failure])
 def churn_pipeline(
     as_of: dt.date | None = None,
     customers: CustomerCount = DEFAULT_CUSTOMERS,

@@ -89,7 +89,13 @@ def test_a_failing_dbt_test_stops_the_run_before_the_report(blocks, telegram_ser
         conn.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
     with pytest.raises(Exception, match="unique_shop_orders_order_id"):
         churn_pipeline(as_of=AS_OF, generate=False, dbt_node_tasks=False, **SMALL_SHOP, **names)
-    assert len(telegram_server.messages) == delivered
+    # no report, and exactly one alert naming the failing step, with no secret in it
+    new_messages = telegram_server.messages[delivered:]
+    assert len(new_messages) == 1
+    alert = new_messages[0].plain_text
+    assert "Churn pipeline failed" in alert
+    assert "dbt build" in alert and "unique_shop_orders_order_id" in alert
+    assert DEFAULT_TOKEN not in alert and DEFAULT_TOKEN.split(":")[1] not in alert
     assert ledger.deliveries_for(warehouse, AS_OF) == []
 
 
