@@ -176,3 +176,29 @@ def test_a_weekly_incremental_run_equals_a_full_build(built_warehouse, postgres_
         assert mart_checksums(weekly) == mart_checksums(full)
     finally:
         drop_database(postgres_admin, weekly)
+
+
+def test_dbt_docs_generate_writes_the_catalog(built_warehouse):
+    from dbt.cli.main import dbtRunner
+
+    from flows.dbt_build import DBT_PROJECT_DIR, dbt_vars
+
+    warehouse, _ = built_warehouse
+    catalog = DBT_PROJECT_DIR / "target" / "catalog.json"
+    catalog.unlink(missing_ok=True)
+    with dbt_environment(warehouse.dbt_env()):
+        result = dbtRunner().invoke(
+            [
+                "docs",
+                "generate",
+                "--quiet",
+                "--vars",
+                dbt_vars(AS_OF, 90),
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+            ]
+        )
+    assert result.success
+    assert "model.churn.churn_weekly" in catalog.read_text()
