@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,9 +24,10 @@ from typing import Any
 
 import pytest
 
+from tests.prefect_server import free_port, is_healthy, quiet_env, running_prefect_server
+
 ROOT = Path(__file__).resolve().parents[1]
 SETTING_KEYS = ("WAREHOUSE_URL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL")
-SERVER_START_TIMEOUT_SECONDS = 120
 
 PASSWORD = "Pw@9f3k:zz"  # '@' and ':' must be percent-encoded in the URL
 PASSWORD_IN_URL = "Pw%409f3k%3Azz"
@@ -40,26 +36,9 @@ WAREHOUSE_SLUG = "sqlalchemy-connector"
 TELEGRAM_SLUG = "telegram-bot"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _healthy(api_url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def _quiet_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess: no stray pipeline settings, no telemetry."""
-    env = {key: value for key, value in os.environ.items() if key not in SETTING_KEYS}
-    env.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    env.update(extra)
-    return env
+    return quiet_env(drop=SETTING_KEYS, **extra)
 
 
 def _running_api_url(request: pytest.FixtureRequest) -> str | None:
@@ -72,7 +51,7 @@ def _running_api_url(request: pytest.FixtureRequest) -> str | None:
     given = os.environ.get("PREFECT_API_URL", "")
     if given.startswith(("http://127.0.0.1", "http://localhost")):
         candidates.append(given)
-    return next((url.rstrip("/") for url in candidates if _healthy(url.rstrip("/"))), None)
+    return next((url.rstrip("/") for url in candidates if is_healthy(url.rstrip("/"))), None)
 
 
 @pytest.fixture(scope="module")
@@ -85,39 +64,8 @@ def prefect_api_url(
         yield running
         return
 
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = _quiet_env(PREFECT_HOME=str(home))
-    env.pop("PREFECT_API_URL", None)
-    log_path = home / "server.log"
-    with log_path.open("wb") as log:
-        # Its own session, so the server and the workers it spawns stop together.
-        server = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(port), "--no-services", "--no-ui", "--analytics-off"],
-            cwd=home,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_SECONDS
-        while not _healthy(api_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"the Prefect server did not start:\n{tail}")
-            time.sleep(0.5)
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-home")) as api_url:
         yield api_url
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
 
 
 @dataclass
@@ -222,7 +170,7 @@ def _env_file_text(
 
 def _closed_port() -> int:
     # Bound then released: nothing listens there for the next moments.
-    return _free_port()
+    return free_port()
 
 
 # -- creating blocks
