@@ -81,7 +81,7 @@ def _warehouse_password(block_name: str) -> str | None:
 
 def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect on_failure hook of the parent flow: one short alert to the report's chat."""
-    from flows.delivery import send_report
+    from flows.delivery import send_report, timing_from_env
     from flows.parameters import shop_today
     from flows.reporting import load_telegram_block
 
@@ -123,6 +123,7 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
             caption=None,
             base_url=telegram.api_base_url,
             max_attempts=3,
+            **timing_from_env(),
         )
     except Exception as error:  # the run is already failed: log, never mask it
         logger.warning("The failure alert could not be sent: %s", redact(str(error), secrets))

@@ -19,13 +19,18 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.parameters import DEFAULT_CHURN_WINDOW_DAYS, RunParameters
-from flows.warehouse import PROJECT_ROOT, Warehouse, resolve_warehouse
+from flows.warehouse import LANDING_LOCK_KEY, PROJECT_ROOT, Warehouse, resolve_warehouse
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+BUILD_LOCK_KEY = 7_311_202_602  # advisory lock held while dbt builds a warehouse's models
 
 
 class DbtBuildFailed(RuntimeError):
-    """dbt build finished with failing models or tests."""
+    """dbt build finished with failing models or tests (`rows`: each node's result, if known)."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.rows: list[dict[str, Any]] | None = rows
 
 
 def dbt_vars(as_of: dt.date, churn_window_days: int) -> str:
@@ -38,6 +43,15 @@ def build_args(as_of: dt.date, churn_window_days: int, *, full_refresh: bool = F
     if full_refresh:
         args.append("--full-refresh")
     return args
+
+
+# The checks that read only `raw`: the sources' tests, and singular tests on sources.
+RAW_CHECKS_SELECTOR = "source:shop"
+
+
+def raw_check_args(as_of: dt.date, churn_window_days: int) -> list[str]:
+    """`dbt test` of the raw layer alone, run before the build (same vars: partial parsing)."""
+    return ["test", "--select", RAW_CHECKS_SELECTOR, "--vars", dbt_vars(as_of, churn_window_days)]
 
 
 @contextlib.contextmanager
@@ -56,25 +70,51 @@ def dbt_environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _result_row(
+    unique_id: str, status: str, seconds: float | None, message: str | None
+) -> dict[str, Any]:
+    return {
+        "node": unique_id.split(".")[-1] if unique_id.startswith("model.") else unique_id,
+        "type": unique_id.split(".")[0],
+        "status": status,
+        "seconds": round(seconds or 0.0, 3),
+        "message": (message or "")[:200],
+    }
+
+
 def read_run_results(project_dir: Path = DBT_PROJECT_DIR) -> list[dict[str, Any]]:
     """Every node of the last dbt invocation: name, type, status, seconds, message."""
     path = project_dir / "target" / "run_results.json"
     if not path.exists():
         return []
     results = json.loads(path.read_text())["results"]
-    rows = []
-    for result in results:
-        unique_id = result["unique_id"]
-        rows.append(
-            {
-                "node": unique_id.split(".")[-1] if unique_id.startswith("model.") else unique_id,
-                "type": unique_id.split(".")[0],
-                "status": result["status"],
-                "seconds": round(result.get("execution_time") or 0.0, 3),
-                "message": (result.get("message") or "")[:200],
-            }
+    return [
+        _result_row(
+            result["unique_id"],
+            result["status"],
+            result.get("execution_time"),
+            result.get("message"),
         )
-    return rows
+        for result in results
+    ]
+
+
+def _invocation_rows(invocation_result: Any) -> list[dict[str, Any]] | None:
+    """The rows of an in-process invocation's own results, or None if it has none.
+
+    Read from memory rather than target/run_results.json: that file is shared by every
+    dbt run of this project folder, and a concurrent run (another warehouse, another
+    process) can overwrite it between our invocation and our read.
+    """
+    results = getattr(invocation_result, "results", None)
+    if results is None:
+        return None
+    return [
+        _result_row(
+            result.node.unique_id, str(result.status), result.execution_time, result.message
+        )
+        for result in results
+    ]
 
 
 def failed_nodes(rows: list[dict[str, Any]]) -> list[str]:
@@ -88,12 +128,15 @@ def run_dbt_plainly(args: list[str], project_dir: Path = DBT_PROJECT_DIR) -> lis
     result = dbtRunner().invoke(
         [*args, "--quiet", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
     )
-    rows = read_run_results(project_dir)
+    rows = _invocation_rows(result.result)
+    if rows is None:
+        rows = read_run_results(project_dir)
     if not result.success:
         failures = failed_nodes(rows)
+        what = "dbt raw checks" if args[0] == "test" else "dbt build"
         if failures:
-            raise DbtBuildFailed("dbt build failed: " + ", ".join(failures))
-        raise DbtBuildFailed(f"dbt build failed: {result.exception or 'see the dbt log'}")
+            raise DbtBuildFailed(f"{what} failed: " + ", ".join(failures), rows)
+        raise DbtBuildFailed(f"{what} failed: {result.exception or 'see the dbt log'}", rows)
     return rows
 
 
@@ -141,9 +184,27 @@ def record_build_settings(warehouse: Warehouse, churn_window_days: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def exclusive_build(warehouse: Warehouse) -> Iterator[None]:
+    """Build one warehouse's models one run at a time, on a raw layer that holds still.
+
+    Two builds at once interleave their incremental delete+insert: measured with two
+    runs started together, every order line of the week was in marts.order_items twice
+    and both runs failed. The shared landing lock makes a landing wait for the build, so
+    every statement of a build reads the same raw. Session locks on a connection of our
+    own: closing it (at the end, or when the process dies) releases them.
+    """
+    with warehouse.connect(autocommit=True) as conn:
+        if not conn.execute("select pg_try_advisory_lock(%s)", (BUILD_LOCK_KEY,)).fetchone()[0]:
+            get_run_logger().info("Another run is building this warehouse's models: waiting")
+            conn.execute("select pg_advisory_lock(%s)", (BUILD_LOCK_KEY,))
+        conn.execute("select pg_advisory_lock_shared(%s)", (LANDING_LOCK_KEY,))
+        yield
+
+
 @task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build_in_one_task(warehouse: Warehouse, args: list[str]) -> list[dict[str, Any]]:
-    """Run `dbt build` as one task: the quick path for ad hoc runs."""
+    """Run one dbt command (`dbt build`, the raw checks) as one task: the quick path."""
     with dbt_environment(warehouse.dbt_env()):
         return run_dbt_plainly(args)
 
@@ -156,45 +217,67 @@ def build_warehouse_models(
     dbt_node_tasks: bool = True,
     full_refresh: bool = False,
 ) -> list[dict[str, Any]]:
-    """Build and test every dbt model for the as-of date; fail on the first broken test.
+    """Check raw, then build and test every dbt model for the as-of date; fail on a broken test.
 
-    With `dbt_node_tasks`, each model and test is a task in the Prefect UI (about 0.3 s
-    of overhead a node); without it, dbt runs in a single task. Either way a table
-    artifact lists every node with its status and time, and a failing test fails the
-    subflow with the test's name, so the parent flow stops before reporting.
+    The raw layer's checks (the sources' tests) run first, in their own dbt invocation,
+    and a failure there stops the subflow before any model is built. With
+    `dbt_node_tasks`, each model and test is a task in the Prefect UI (about 0.3 s of
+    overhead a node); without it, each dbt command runs in a single task. Either way a
+    table artifact lists every node with its status and time, and a failing test fails
+    the subflow with the test's name, so the parent flow stops before reporting.
     """
     params = RunParameters(
         as_of=as_of, churn_window_days=churn_window_days, warehouse_block=warehouse_block
     )
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
-    if not full_refresh and window_changed(warehouse, params.churn_window_days):
-        # Weeks already built used another window: they must all be computed again.
-        logger.info("Churn window differs from the last build's (or first build): full refresh")
-        full_refresh = True
-    args = build_args(params.resolved_as_of(), params.churn_window_days, full_refresh=full_refresh)
-    failure: DbtBuildFailed | None = None
-    try:
-        if dbt_node_tasks:
-            with dbt_environment(warehouse.dbt_env()):
-                run_dbt_with_node_tasks(args)
-        else:
-            dbt_build_in_one_task(warehouse, args)
-    except DbtBuildFailed as error:
-        failure = error
-    rows = read_run_results()
-    if rows:
-        create_table_artifact(
-            key="dbt-build-results",
-            table=rows,
-            description=f"dbt build for as-of {params.resolved_as_of()}: each node's status, time",
+    with exclusive_build(warehouse):
+        if not full_refresh and window_changed(warehouse, params.churn_window_days):
+            # Weeks already built used another window: they must all be computed again.
+            logger.info("Churn window differs from the last build's (or first build): full refresh")
+            full_refresh = True
+        report_date = params.resolved_as_of()
+        # Raw is checked in an invocation of its own, before the build. Inside one `dbt build`
+        # a test with two parents (a relationships test, an order before its customer's
+        # signup) holds back only the models downstream of BOTH parents, so a mart fed by one
+        # of them was rebuilt from the bad rows before the test failed. Checked first, a raw
+        # defect leaves every mart as it was. The build runs these checks again (cheap), so
+        # a `dbt build` by hand still tests everything.
+        steps = (
+            ("dbt-raw-checks", raw_check_args(report_date, params.churn_window_days)),
+            (
+                "dbt-build",
+                build_args(report_date, params.churn_window_days, full_refresh=full_refresh),
+            ),
         )
-    if failure is not None:
-        raise failure
-    record_build_settings(warehouse, params.churn_window_days)
-    logger.info(
-        "dbt build passed: %d nodes in %.1f s of node time",
-        len(rows),
-        sum(row["seconds"] for row in rows),
-    )
-    return rows
+        rows: list[dict[str, Any]] = []
+        failure: DbtBuildFailed | None = None
+        for task_name, args in steps:
+            step_rows: list[dict[str, Any]] | None = None
+            try:
+                if dbt_node_tasks:
+                    with dbt_environment(warehouse.dbt_env()):
+                        run_dbt_with_node_tasks(args)
+                else:
+                    step_rows = dbt_build_in_one_task.with_options(name=task_name)(warehouse, args)
+            except DbtBuildFailed as error:
+                failure = error
+                step_rows = error.rows
+            rows.extend(step_rows if step_rows is not None else read_run_results())
+            if failure is not None:
+                break
+        if rows:
+            create_table_artifact(
+                key="dbt-build-results",
+                table=rows,
+                description=f"dbt build for as-of {report_date}: each node's status, time",
+            )
+        if failure is not None:
+            raise failure
+        record_build_settings(warehouse, params.churn_window_days)
+        logger.info(
+            "dbt build passed: %d nodes in %.1f s of node time",
+            len(rows),
+            sum(row["seconds"] for row in rows),
+        )
+        return rows

@@ -22,9 +22,10 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import logging
+import os
 import urllib.parse
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -49,6 +50,10 @@ PHOTO_FILENAME: Final = "churn_report.png"
 # python-telegram-bot at DEBUG ("Set Bot API URL: ...").
 SECRET_LEAKING_LOGGERS: Final = ("httpx", "httpcore", "telegram")
 REDACTED: Final = "<redacted>"
+# How long one Bot API request may take, and the first retry's backoff (it doubles, up
+# to 8 s). Set in the environment to tune delivery without code; the tests shorten them.
+TIMEOUT_ENV: Final = "CHURN_TELEGRAM_TIMEOUT_SECONDS"
+BACKOFF_ENV: Final = "CHURN_TELEGRAM_BACKOFF_SECONDS"
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +92,29 @@ def quiet_http_logging() -> None:
         named_logger = logging.getLogger(name)
         if named_logger.level == logging.NOTSET or named_logger.level < logging.WARNING:
             named_logger.setLevel(logging.WARNING)
+
+
+def timing_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, float]:
+    """send_report's `timeout_seconds` and `backoff_base_seconds`, where the environment sets them.
+
+    Raises ValueError naming the variable when a value is not a positive number of seconds.
+    """
+    timing: dict[str, float] = {}
+    for variable, argument in (
+        (TIMEOUT_ENV, "timeout_seconds"),
+        (BACKOFF_ENV, "backoff_base_seconds"),
+    ):
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = float("nan")
+        if not 0 < seconds <= 600:  # also false for nan
+            raise ValueError(f"{variable} must be a number of seconds in (0, 600], not {text!r}")
+        timing[argument] = seconds
+    return timing
 
 
 def redact(text: str, token: str) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import queue
-import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import psycopg
 import pyarrow as pa
@@ -17,12 +17,7 @@ import pyarrow.csv as pa_csv
 from prefect import flow, get_run_logger, task
 
 from flows.parameters import DEFAULT_HISTORY_DAYS, RunParameters
-from flows.simulation import (
-    LIFECYCLE_SCHEMA,
-    RAW_SCHEMAS,
-    ShopSettings,
-    ShopSimulation,
-)
+from flows.simulation import LIFECYCLE_SCHEMA, RAW_SCHEMAS, ShopSettings, ShopSimulation
 from flows.warehouse import (
     LandedState,
     Warehouse,
@@ -284,49 +279,25 @@ def write_and_land_activity(
 
 
 _Item = TypeVar("_Item")
+_END = object()
 
 
 def _run_ahead(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
     """Iterate `items` in a worker thread, at most `depth` items ahead of the caller.
 
-    An error in the worker is raised in the caller; closing this generator early stops
-    the worker before returning, so nothing writes to files the caller then closes.
+    The worker's errors are raised in the caller. When the caller stops early, items not
+    started yet are dropped and the one in progress is waited for, so the worker never
+    writes to files the caller has closed.
     """
-    handoff: queue.Queue[tuple[bool, _Item | BaseException | None]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def hand_over(done: bool, value: _Item | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put((done, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not hand_over(False, item):
-                    return
-        except BaseException as error:
-            hand_over(True, error)
-        else:
-            hand_over(True, None)
-
-    worker = threading.Thread(target=work, name="simulate-activity", daemon=True)
-    worker.start()
+    # One worker runs the queued next() calls one after another, in order.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="simulate-activity")
     try:
-        while True:
-            done, value = handoff.get()
-            if done:
-                if isinstance(value, BaseException):
-                    raise value
-                return
-            yield value  # type: ignore[misc]
+        ahead = deque(pool.submit(next, items, _END) for _ in range(depth))
+        while (item := ahead.popleft().result()) is not _END:
+            ahead.append(pool.submit(next, items, _END))
+            yield cast(_Item, item)
     finally:
-        stop.set()
-        worker.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @task(name="plan-generation")
@@ -345,25 +316,26 @@ def plan_generation_task(warehouse: Warehouse, params: RunParameters) -> Generat
     )
 
 
-@task(name="simulate-activity")
-def simulate_activity(plan: GenerationPlan) -> Path:
-    """Simulate the window and write it as CSV files, the run's output kept on disk."""
+@task(name="simulate-and-land")
+def simulate_and_land(warehouse: Warehouse, plan: GenerationPlan) -> dict[str, int]:
+    """Simulate the window, keep it as CSV files and COPY it into `raw` as it is generated.
+
+    The files are the run's output, kept on disk; the window in `raw` is replaced all or
+    nothing. One task rather than a simulate task and a land task, because simulating
+    while PostgreSQL parses the COPY of the previous chunk is what makes a large landing
+    fast (see bench/generation.py).
+    """
     directory = data_dir() / "landing" / f"{plan.start}_{plan.end}"
-    counts = write_activity_files(plan, directory)
-    get_run_logger().info(
-        "Simulated %s..%s: %s",
+    written, landed = write_and_land_activity(warehouse, plan, directory)
+    logger = get_run_logger()
+    logger.info(
+        "Simulated %s..%s into %s: %s",
         plan.start,
         plan.end,
-        ", ".join(f"{count:,} {name}" for name, count in counts.items()),
+        directory,
+        ", ".join(f"{count:,} {name}" for name, count in written.items()),
     )
-    return directory
-
-
-@task(name="land-raw-tables")
-def land_raw_tables(warehouse: Warehouse, plan: GenerationPlan, directory: Path) -> dict[str, int]:
-    """COPY the CSV files into `raw`, replacing the window, all or nothing."""
-    landed = land_files(warehouse, plan, directory)
-    get_run_logger().info("Landed in raw: %s", ", ".join(f"{n}={c:,}" for n, c in landed.items()))
+    logger.info("Landed in raw: %s", ", ".join(f"{n}={c:,}" for n, c in landed.items()))
     return landed
 
 
@@ -395,6 +367,5 @@ def generate_shop_activity(
     warehouse = resolve_warehouse(params.warehouse_block)
     plan = plan_generation_task(warehouse, params)
     get_run_logger().info("Generation: %s", plan.reason)
-    directory = simulate_activity(plan)
-    landed = land_raw_tables(warehouse, plan, directory)
+    landed = simulate_and_land(warehouse, plan)
     return {**landed, "history_replaced": int(plan.replace_all)}

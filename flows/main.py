@@ -23,6 +23,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 import argparse
 import datetime as dt
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -45,9 +46,20 @@ from flows.parameters import (
 )
 
 
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors (an unknown option, `--customers ten`) in one line, like the others.
+
+    argparse's own error() prints the whole usage first: a dozen lines around the one
+    that says what is wrong.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def parse_args(argv: list[str] | None = None) -> RunParameters:
     """Turn command-line options into validated run parameters (exit 2 with one line if bad)."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="python flows/main.py",
         description="Simulate a week of shop activity, build the dbt marts and send the churn "
         "report. Without blocks it uses an embedded PostgreSQL and prints the report (dry run).",

@@ -223,10 +223,11 @@ def deliver_to_telegram(
     resend: bool,
 ) -> str:
     """Send the report once: claim the week in the ledger, send, record the message ids."""
-    from flows.delivery import DeliveryError, send_report
+    from flows.delivery import DeliveryError, send_report, timing_from_env
 
     logger = get_run_logger()
     chat_id = telegram.chat_id
+    timing = timing_from_env()  # before the claim: a bad setting must not leave one behind
     claim = ledger.claim_delivery(warehouse, as_of, chat_id, report.full_text, resend=resend)
     if not claim.granted:
         prior = claim.prior
@@ -258,6 +259,7 @@ def deliver_to_telegram(
             on_sent=lambda message_id: ledger.record_sent_message(
                 warehouse, claim.delivery_id, message_id
             ),
+            **timing,
         )
     except DeliveryError as error:
         ledger.finish_delivery(warehouse, claim.delivery_id, error_message=str(error))

@@ -290,21 +290,25 @@ class ShopSimulation:
         cdf = np.cumsum(weights)
         return cdf / cdf[-1]
 
-    @cached_property
-    def _faker(self) -> Faker:
+    def _faker(self, stream: int) -> Faker:
+        """A Faker seeded for one pool of values.
+
+        A shared Faker would make each pool depend on which was drawn first, the
+        catalogue's colours or the customers' names.
+        """
         fake = Faker(self.settings.locale)
-        fake.seed_instance(self.settings.seed)
+        fake.seed_instance(self.settings.seed * 1_000_003 + stream)
         return fake
 
     @cached_property
     def _colours(self) -> list[str]:
-        fake = self._faker
+        fake = self._faker(_S_COLOR)
         return sorted({fake.color_name() for _ in range(200)})
 
     @cached_property
     def _name_pools(self) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array, pa.Array]:
         """First and last names, their ASCII slugs for emails, and email domains."""
-        fake = self._faker
+        fake = self._faker(_S_NAME)
         first = sorted({fake.first_name() for _ in range(3000)})
         last = sorted({fake.last_name() for _ in range(3000)})
         domains = sorted({fake.free_email_domain() for _ in range(200)})

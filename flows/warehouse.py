@@ -268,11 +268,28 @@ def read_landed_state(conn: psycopg.Connection) -> LandedState | None:
 
 @contextlib.contextmanager
 def landing_transaction(warehouse: Warehouse) -> Iterator[psycopg.Connection]:
-    """One transaction for a whole landing, serialised across runs by an advisory lock."""
-    with warehouse.connect() as conn, conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(%s)", (LANDING_LOCK_KEY,))
-        ensure_raw_layer(conn)
-        yield conn
+    """One transaction for a whole landing, serialised across runs by an advisory lock.
+
+    A connection lost on the way (a restart, a network cut, a terminated backend) makes
+    PostgreSQL roll the whole transaction back, so raw stays as it was: the error says
+    that, naming the warehouse, rather than surfacing as a bare driver error.
+    """
+    conn = warehouse.connect()
+    try:
+        with conn, conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s)", (LANDING_LOCK_KEY,))
+            ensure_raw_layer(conn)
+            yield conn
+    except psycopg.OperationalError as error:
+        if not conn.broken:
+            raise
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = _redact(first_line, warehouse.password)
+        raise WarehouseUnavailable(
+            f"lost the connection to the warehouse at {warehouse.display_url()} while "
+            f"landing raw data ({reason}); the landing was rolled back, raw is unchanged: "
+            "run again"
+        ) from error
 
 
 def clear_raw_window(conn: psycopg.Connection, start: dt.date | None, end: dt.date | None) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from flows import simulation
 from flows.simulation import CATEGORIES, ShopSettings, ShopSimulation
 
 EPOCH = dt.date(2025, 1, 6)
@@ -24,7 +27,7 @@ def generate(shop: ShopSettings, start: dt.date, end: dt.date) -> dict[str, pd.D
     parts = list(ShopSimulation(shop).generate(start, end))
     frames = {}
     for name in ("customers", "orders", "order_items", "cancellations", "lifecycles"):
-        frames[name] = pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+        frames[name] = pa.concat_tables([getattr(part, name) for part in parts]).to_pandas()
     return frames
 
 
@@ -74,7 +77,7 @@ def test_rows_are_plausible_by_construction():
     frames = generate(shop, EPOCH, EPOCH + dt.timedelta(days=200))
     customers, orders = frames["customers"], frames["orders"]
     items, cancellations = frames["order_items"], frames["cancellations"]
-    products = ShopSimulation(shop).products()
+    products = ShopSimulation(shop).products().to_pandas()
 
     signup = orders.merge(customers, on="customer_id", how="left", validate="many_to_one")
     assert signup["signup_date"].notna().all(), "every order's customer exists"
@@ -104,7 +107,7 @@ def test_rows_are_plausible_by_construction():
 def test_both_locales_name_things_in_their_language(locale: str):
     shop = settings(locale=locale, customers=300)
     frames = generate(shop, EPOCH, EPOCH + dt.timedelta(days=60))
-    products = ShopSimulation(shop).products()
+    products = ShopSimulation(shop).products().to_pandas()
     assert set(products["category"]) == set(CATEGORIES[locale])
     assert frames["customers"]["email"].str.match(r"^[a-z0-9.]+@[a-z0-9.-]+$").all()
     if locale == "pt_BR":
@@ -120,5 +123,38 @@ def test_default_calibration_gives_about_ten_orders_a_customer_a_year_and_real_c
     end = dt.date(2026, 1, 1)
     frames = generate(shop, shop.epoch, end)
     assert 80_000 <= len(frames["orders"]) <= 120_000
-    dropped = frames["lifecycles"]["dropout_date"] != ""
+    dropped = frames["lifecycles"]["dropout_date"].notna()
     assert 0.25 < dropped.mean() < 0.75, "a clearly visible share of customers drops out"
+
+
+def test_the_chunk_size_bounds_memory_but_does_not_change_the_rows(monkeypatch):
+    end = EPOCH + dt.timedelta(days=200)
+    default = generate(settings(), EPOCH, end)
+    monkeypatch.setattr(simulation, "GENERATION_CHUNK", 97)
+    chunked = generate(settings(), EPOCH, end)
+    for name in (*KEYS, "lifecycles"):
+        assert chunked[name].equals(default[name]), name
+
+
+def test_csv_files_are_byte_for_byte_identical_for_the_same_seed_and_dates(tmp_path):
+    from flows.generation import GenerationPlan, write_activity_files
+
+    plan = GenerationPlan(settings(), EPOCH, EPOCH + dt.timedelta(days=120), True, "test")
+    first = write_activity_files(plan, tmp_path / "first")
+    second = write_activity_files(plan, tmp_path / "second")
+    assert first == second and first["orders"] > 500
+    for path in sorted((tmp_path / "first").glob("*.csv")):
+        assert path.read_bytes() == (tmp_path / "second" / path.name).read_bytes(), path.name
+    header, row = (tmp_path / "first" / "orders.csv").read_text().splitlines()[:2]
+    assert header == "order_id,customer_id,order_date,ordered_at,status"
+    assert re.fullmatch(r'\d+,\d+,\d{4}-\d\d-\d\d,\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,"\w+"', row)
+
+
+def test_names_do_not_depend_on_whether_the_catalogue_was_drawn_first():
+    window = (EPOCH, EPOCH + dt.timedelta(days=30))
+    catalogue_first = ShopSimulation(settings())
+    catalogue_first.products()
+    customers_first = ShopSimulation(settings())
+    first = next(customers_first.generate(*window)).customers
+    assert next(catalogue_first.generate(*window)).customers.equals(first)
+    assert catalogue_first.products().equals(customers_first.products())

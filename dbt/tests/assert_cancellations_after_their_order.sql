@@ -1,12 +1,13 @@
--- A cancellation can only follow the order it cancels.
+-- A cancellation can only follow the order it cancels. It reads the sources, not staging:
+-- checks on raw run before any model is built (see flows/dbt_build.py).
 with
 
 orders as (
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ source('shop', 'orders') }}
 ),
 
 cancellations as (
-    select * from {{ ref('stg_shop__cancellations') }}
+    select * from {{ source('shop', 'cancellations') }}
 )
 
 select

@@ -1,12 +1,13 @@
--- An order placed before its customer signed up means the export is broken.
+-- An order placed before its customer signed up means the export is broken. It reads the
+-- sources, not staging: checks on raw run before any model is built (see flows/dbt_build.py).
 with
 
 orders as (
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ source('shop', 'orders') }}
 ),
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
+    select * from {{ source('shop', 'customers') }}
 )
 
 select

@@ -1,0 +1,1 @@
+"""Benchmarks that print side-by-side ratios; results go to bench/results/ (gitignored)."""
