@@ -15,8 +15,13 @@ What it measures, on an empty warehouse (the history bootstrap, the largest land
 Prints a markdown table and writes it to bench/results/generation.md.
 
     uv run python bench/generation.py            # 100k, 1M, 10M orders + naive at 100k
-    uv run python bench/generation.py --quick    # a smoke run of about a minute
-    uv run python bench/generation.py --customers 10000 100000 --naive-seed-fraction 0.2
+    uv run python bench/generation.py --quick    # a smoke run of a minute or two
+    uv run python bench/generation.py --customers 10000 100000 --sequential --repeat 3
+
+dbt seed loads a few hundred rows a second here, so seeding all ~370k naive rows would
+take about 15 minutes: by default it seeds the first quarter of every file and
+extrapolates (--naive-seed-fraction 1 seeds everything). The full run takes about 10
+minutes on an idle 2-core machine.
 
 The server comes from BENCH_DATABASE_URL (default: postgres on 127.0.0.1:5432); each
 measurement gets its own database named bench_*, dropped afterwards.
@@ -65,7 +70,7 @@ RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
 # -- ours: one measurement per fresh process -------------------------------------------------
 
 
-def measure_ours(customers: int, database_url: str, directory: Path, mode: str) -> dict:
+def measure_ours(customers: int, database: str, directory: Path, mode: str) -> dict:
     """Generate, write and land a shop on an empty database; runs inside the child process."""
     from flows.generation import (
         land_files,
@@ -74,7 +79,9 @@ def measure_ours(customers: int, database_url: str, directory: Path, mode: str) 
         write_and_land_activity,
     )
 
-    warehouse = warehouse_from_url(database_url, origin="bench")
+    # Credentials come from the environment (BENCH_DATABASE_URL), never the command line.
+    server = warehouse_from_url(server_url(), origin="bench")
+    warehouse = dataclasses.replace(server, database=database)
     plan = plan_generation(
         None,
         as_of=AS_OF,
@@ -139,8 +146,8 @@ def run_ours(customers: int, mode: str, url: str, work_dir: Path) -> OursResult:
                 [
                     "--child-measure",
                     str(customers),
-                    "--child-database-url",
-                    _libpq_url(warehouse),
+                    "--child-database",
+                    warehouse.database,
                     "--child-directory",
                     str(directory),
                     "--child-mode",
@@ -163,10 +170,6 @@ def run_ours(customers: int, mode: str, url: str, work_dir: Path) -> OursResult:
         recall=recall,
         load=load,
     )
-
-
-def _libpq_url(warehouse: Warehouse) -> str:
-    return f"postgresql://{warehouse.user}@{warehouse.host}:{warehouse.port}/{warehouse.database}"
 
 
 # -- the churn rule against the ground truth -------------------------------------------------
@@ -490,7 +493,7 @@ def render(
                 "peak RSS",
                 "churn precision",
                 "churn recall",
-                "load",
+                "machine load",
             ],
             [
                 [
@@ -517,7 +520,7 @@ def render(
         "- seconds: generate + write the CSV files + COPY + index build + commit, as the "
         "flow's simulate-and-land task does it (streamed: COPY of one chunk while the next "
         "is simulated; sequential: write_activity_files then land_files).",
-        "- load: the machine's 1-minute load average as the measurement started; above the "
+        "- machine load: the 1-minute load average as the measurement started; above the "
         "number of cores, other processes took processor time from it and PostgreSQL. With "
         "--repeat N, the fastest of N runs is shown.",
         f"- peak RSS: ru_maxrss of a fresh process doing only that; importing the generation "
@@ -564,7 +567,7 @@ def render(
             f"({_approx(naive.orders)} orders)",
             "",
             markdown_table(
-                ["approach", "raw rows", "generate + CSV s", "load s", "total s", "raw rows/s"],
+                ["approach", "raw rows", "generate + CSV s", "dbt seed s", "total s", "raw rows/s"],
                 rows,
             ),
         ]
@@ -626,7 +629,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # Internal: one measurement, run in a fresh child process.
     parser.add_argument("--child-measure", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-import-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--child-database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--child-database", help=argparse.SUPPRESS)
     parser.add_argument("--child-directory", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-mode", default="streamed", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -644,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.child_measure:
         result = measure_ours(
-            args.child_measure, args.child_database_url, args.child_directory, args.child_mode
+            args.child_measure, args.child_database, args.child_directory, args.child_mode
         )
         print(json.dumps(result))
         return 0
