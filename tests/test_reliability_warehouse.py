@@ -90,7 +90,11 @@ for each statement execute function raw.slow_down_landing();
 
 
 class LandingKiller(threading.Thread):
-    """Waits until the pipeline's connection runs a COPY in `database`, then terminates it."""
+    """Waits until the pipeline COPYs into raw.orders in `database`, then terminates it.
+
+    The landing COPYs products and customers first (small and fast); the orders COPY is
+    the one the trigger slows down, so it is the one to catch in the middle.
+    """
 
     def __init__(self, admin: Warehouse, database: str) -> None:
         super().__init__(name="landing-killer", daemon=True)
@@ -106,7 +110,7 @@ class LandingKiller(threading.Thread):
                     """
                     select pid, query from pg_stat_activity
                     where datname = %s and application_name = 'churn-pipeline'
-                        and state = 'active' and query ilike 'copy %%'
+                        and state = 'active' and query ilike 'copy raw.orders %%'
                     """,
                     (self.database,),
                 ).fetchone()
