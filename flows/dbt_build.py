@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,84 @@ class DbtBuildFailed(RuntimeError):
         self.rows: list[dict[str, Any]] | None = rows
 
 
-def dbt_vars(as_of: dt.date, churn_window_days: int) -> str:
-    """The --vars argument: every model is a function of these and the data."""
-    return json.dumps({"as_of_date": as_of.isoformat(), "churn_window_days": churn_window_days})
+def dbt_vars(as_of: dt.date, churn_window_days: int, checks_from: dt.date | None = None) -> str:
+    """The --vars argument: every model is a function of these and the data.
 
-
-def build_args(as_of: dt.date, churn_window_days: int, *, full_refresh: bool = False) -> list[str]:
-    args = ["build", "--vars", dbt_vars(as_of, churn_window_days)]
-    if full_refresh:
-        args.append("--full-refresh")
-    return args
+    `checks_from` opens the checks window (dbt/macros/checks_window.sql): the tests of the
+    large tables then read only rows dated from that day. Without it, tests read everything.
+    """
+    values: dict[str, object] = {
+        "as_of_date": as_of.isoformat(),
+        "churn_window_days": churn_window_days,
+    }
+    if checks_from is not None:
+        values["checks_from"] = checks_from.isoformat()
+    return json.dumps(values)
 
 
 # The checks that read only `raw`: the sources' tests, and singular tests on sources.
 RAW_CHECKS_SELECTOR = "source:shop"
 
 
-def raw_check_args(as_of: dt.date, churn_window_days: int) -> list[str]:
+def build_args(
+    as_of: dt.date,
+    churn_window_days: int,
+    *,
+    full_refresh: bool = False,
+    checks_from: dt.date | None = None,
+    raw_checked: bool = False,
+) -> list[str]:
+    """`dbt build` arguments; `raw_checked` leaves out the raw checks that already passed."""
+    args = ["build", "--vars", dbt_vars(as_of, churn_window_days, checks_from)]
+    if raw_checked:
+        args += ["--exclude", RAW_CHECKS_SELECTOR]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def raw_check_args(
+    as_of: dt.date, churn_window_days: int, checks_from: dt.date | None = None
+) -> list[str]:
     """`dbt test` of the raw layer alone, run before the build (same vars: partial parsing)."""
-    return ["test", "--select", RAW_CHECKS_SELECTOR, "--vars", dbt_vars(as_of, churn_window_days)]
+    return [
+        "test",
+        "--select",
+        RAW_CHECKS_SELECTOR,
+        "--vars",
+        dbt_vars(as_of, churn_window_days, checks_from),
+    ]
+
+
+def build_steps(
+    as_of: dt.date,
+    churn_window_days: int,
+    *,
+    full_refresh: bool = False,
+    checks_from: dt.date | None = None,
+) -> list[tuple[str, list[str]]]:
+    """The subflow's dbt commands, in order: (task name, arguments).
+
+    Raw is checked in an invocation of its own, before the build. Inside one `dbt build` a
+    test with two parents (a relationships test, an order before its customer's signup)
+    holds back only the models downstream of BOTH parents, so a mart fed by one of them
+    was rebuilt from the bad rows before the test failed. Checked first, a raw defect
+    leaves every mart as it was. The build then leaves these checks out; a `dbt build` by
+    hand runs them with everything else.
+    """
+    return [
+        ("dbt-raw-checks", raw_check_args(as_of, churn_window_days, checks_from)),
+        (
+            "dbt-build",
+            build_args(
+                as_of,
+                churn_window_days,
+                full_refresh=full_refresh,
+                checks_from=checks_from,
+                raw_checked=True,
+            ),
+        ),
+    ]
 
 
 @contextlib.contextmanager
@@ -158,30 +218,57 @@ create table if not exists reporting.dbt_build_settings (
     id boolean primary key default true check (id),
     churn_window_days integer not null,
     built_at timestamptz not null default now()
-)
+);
+alter table reporting.dbt_build_settings add column if not exists as_of_date date
 """
 
 
-def window_changed(warehouse: Warehouse, churn_window_days: int) -> bool:
-    """Whether the incremental marts were built with another churn window (or never)."""
+@dataclass(frozen=True)
+class LastBuild:
+    """What the last successful build of a warehouse was made with."""
+
+    churn_window_days: int
+    as_of: dt.date | None  # unknown for a build recorded before it was kept
+
+
+def read_last_build(warehouse: Warehouse) -> LastBuild | None:
+    """The last successful build's settings, or None if the models were never built."""
     with warehouse.connect() as conn:
         conn.execute(_BUILD_SETTINGS_DDL)
-        row = conn.execute("select churn_window_days from reporting.dbt_build_settings").fetchone()
-    return row is None or row[0] != churn_window_days
+        row = conn.execute(
+            "select churn_window_days, as_of_date from reporting.dbt_build_settings"
+        ).fetchone()
+    return None if row is None else LastBuild(churn_window_days=row[0], as_of=row[1])
 
 
-def record_build_settings(warehouse: Warehouse, churn_window_days: int) -> None:
+def record_build_settings(warehouse: Warehouse, churn_window_days: int, as_of: dt.date) -> None:
     with warehouse.connect() as conn:
         conn.execute(_BUILD_SETTINGS_DDL)
         conn.execute(
             """
-            insert into reporting.dbt_build_settings (id, churn_window_days, built_at)
-            values (true, %s, now())
+            insert into reporting.dbt_build_settings (id, churn_window_days, as_of_date, built_at)
+            values (true, %s, %s, now())
             on conflict (id) do update
-            set churn_window_days = excluded.churn_window_days, built_at = now()
+            set churn_window_days = excluded.churn_window_days,
+                as_of_date = excluded.as_of_date,
+                built_at = now()
             """,
-            (churn_window_days,),
+            (churn_window_days, as_of),
         )
+
+
+def checks_window_start(last: LastBuild | None, as_of: dt.date) -> dt.date | None:
+    """The first day whose rows an incremental build must check, or None for all rows.
+
+    The last build checked every row dated before its as-of date. Going forward, what is
+    new starts there; a rerun or a backfill lands its reported week again, which starts a
+    week before its as-of date.
+    """
+    if last is None or last.as_of is None:
+        return None
+    if as_of > last.as_of:
+        return last.as_of
+    return as_of - dt.timedelta(days=7)
 
 
 @contextlib.contextmanager
@@ -231,25 +318,18 @@ def build_warehouse_models(
     )
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
+    window = params.churn_window_days
     with exclusive_build(warehouse):
-        if not full_refresh and window_changed(warehouse, params.churn_window_days):
+        last = read_last_build(warehouse)
+        if not full_refresh and (last is None or last.churn_window_days != window):
             # Weeks already built used another window: they must all be computed again.
             logger.info("Churn window differs from the last build's (or first build): full refresh")
             full_refresh = True
         report_date = params.resolved_as_of()
-        # Raw is checked in an invocation of its own, before the build. Inside one `dbt build`
-        # a test with two parents (a relationships test, an order before its customer's
-        # signup) holds back only the models downstream of BOTH parents, so a mart fed by one
-        # of them was rebuilt from the bad rows before the test failed. Checked first, a raw
-        # defect leaves every mart as it was. The build runs these checks again (cheap), so
-        # a `dbt build` by hand still tests everything.
-        steps = (
-            ("dbt-raw-checks", raw_check_args(report_date, params.churn_window_days)),
-            (
-                "dbt-build",
-                build_args(report_date, params.churn_window_days, full_refresh=full_refresh),
-            ),
-        )
+        checks_from = None if full_refresh else checks_window_start(last, report_date)
+        if checks_from is not None:
+            logger.info("Incremental build: the large tables' tests read rows from %s", checks_from)
+        steps = build_steps(report_date, window, full_refresh=full_refresh, checks_from=checks_from)
         rows: list[dict[str, Any]] = []
         failure: DbtBuildFailed | None = None
         for task_name, args in steps:
@@ -274,7 +354,7 @@ def build_warehouse_models(
             )
         if failure is not None:
             raise failure
-        record_build_settings(warehouse, params.churn_window_days)
+        record_build_settings(warehouse, window, report_date)
         logger.info(
             "dbt build passed: %d nodes in %.1f s of node time",
             len(rows),

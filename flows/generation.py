@@ -225,6 +225,10 @@ def raw_landing(warehouse: Warehouse, plan: GenerationPlan) -> Iterator[RawLandi
         yield landing
         for statement in rebuild_indexes:
             conn.execute(statement)
+        # Fresh statistics for dbt's first queries: the planner then knows the new week is
+        # a few rows and reads it by index rather than scanning history (autovacuum would
+        # catch up only later).
+        conn.execute(f"analyze {', '.join(TARGET_TABLES.values())}")
         record_landing(conn, plan.settings.as_dict(), plan.start, plan.end)
 
 

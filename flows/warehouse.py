@@ -242,7 +242,15 @@ def ensure_raw_layer(conn: psycopg.Connection) -> None:
     for table, columns in RAW_DDL.items():
         conn.execute(f"create table if not exists raw.{table} ({columns})")
     conn.execute(SIMULATION_DDL)
+    # A weekly run reads the lines and cancellations of the week's orders (the landing
+    # replaces them on a rerun; dbt builds and checks them): by order, not by full scans.
     conn.execute("create index if not exists orders_order_date_idx on raw.orders (order_date)")
+    conn.execute(
+        "create index if not exists order_items_order_id_idx on raw.order_items (order_id)"
+    )
+    conn.execute(
+        "create index if not exists cancellations_order_id_idx on raw.cancellations (order_id)"
+    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@
 --   a purchase after a gap longer than W makes c active from p + 1   ('reactivated')
 --   with no purchase in the W days after p, c is churned from p + W + 1 ('lapsed')
 -- Weekly figures are sums of these changes, which is much cheaper than evaluating every
--- customer at every week.
+-- customer at every week. A view: which changes have happened depends on the as-of date
+-- for every customer, and reading it costs one pass over the purchase days.
+{{ config(materialized='view') }}
+
 with
 
 purchase_days as (

@@ -29,8 +29,14 @@ orders as (
     where order_date >= (select min(weeks.week_start) from weeks)
 ),
 
-order_items as (
-    select * from {{ ref('stg_shop__order_items') }}
+product_sales as (
+    select
+        {{ week_end_of('order_date + 1') }} as week_end,
+        product_id,
+        revenue,
+        highest_unit_price
+    from {{ ref('int_product_sales_daily') }}
+    where order_date >= (select min(weeks.week_start) from weeks)
 ),
 
 products as (
@@ -47,26 +53,15 @@ weekly_orders as (
     group by week_end
 ),
 
-completed_lines as (
-    select
-        orders.week_end,
-        order_items.product_id,
-        order_items.unit_price_amount,
-        order_items.line_amount
-    from order_items
-    inner join orders on order_items.order_id = orders.order_id
-    where orders.is_completed
-),
-
 product_revenue_ranked as (
     select
         week_end,
         product_id,
-        sum(line_amount) as product_revenue,
+        sum(revenue) as product_revenue,
         row_number() over (
-            partition by week_end order by sum(line_amount) desc, product_id asc
+            partition by week_end order by sum(revenue) desc, product_id asc
         ) as revenue_rank
-    from completed_lines
+    from product_sales
     group by week_end, product_id
 ),
 
@@ -74,11 +69,11 @@ product_price_ranked as (
     select
         week_end,
         product_id,
-        max(unit_price_amount) as unit_price_amount,
+        max(highest_unit_price) as unit_price_amount,
         row_number() over (
-            partition by week_end order by max(unit_price_amount) desc, product_id asc
+            partition by week_end order by max(highest_unit_price) desc, product_id asc
         ) as price_rank
-    from completed_lines
+    from product_sales
     group by week_end, product_id
 ),
 

@@ -3,10 +3,10 @@
 {{
     config(
         materialized='incremental',
-        unique_key='order_item_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_orders_from_as_of() }}",
+        pre_hook="{{ delete_from_incremental_start() }}",
+        indexes=[{'columns': ['order_date']}],
     )
 }}
 

@@ -5,16 +5,16 @@ products as (
     select * from {{ ref('stg_shop__products') }}
 ),
 
-order_items as (
-    select * from {{ ref('order_items') }}
+daily_sales as (
+    select * from {{ ref('int_product_sales_daily') }}
 ),
 
 sales as (
     select
         product_id,
-        sum(quantity) filter (where is_completed) as units_sold,
-        sum(line_amount) filter (where is_completed) as revenue
-    from order_items
+        sum(units_sold) as units_sold,
+        sum(revenue) as revenue
+    from daily_sales
     group by product_id
 ),
 
