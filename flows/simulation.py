@@ -87,6 +87,18 @@ def _mix64(values: np.ndarray) -> np.ndarray:
     return z & _MASK64
 
 
+def cancellation_seconds(order_time: np.ndarray, draw: np.ndarray) -> np.ndarray:
+    """When each order is cancelled, in whole seconds since the epoch (as stored).
+
+    Later on the day of the order, by a share `draw` in [0, 1) of what is left of it; an
+    order placed in the day's last second is cancelled in that same second, never before.
+    """
+    placed = np.floor(order_time * 86_400).astype(np.int64)
+    last_second = (np.floor(order_time).astype(np.int64) + 1) * 86_400 - 1
+    delay = np.floor((last_second - placed) * draw).astype(np.int64)
+    return np.minimum(placed + np.maximum(delay, 1), last_second)
+
+
 def uniform(seed: int, stream: int, key: np.ndarray, sub: np.ndarray | int = 0) -> np.ndarray:
     """Uniform draws in (0, 1) that depend only on (seed, stream, key, sub)."""
     with np.errstate(over="ignore"):
@@ -239,8 +251,11 @@ class ShopSimulation:
 
     def _timestamps(self, times: np.ndarray) -> pa.Array:
         """Times in days since the epoch, truncated to the second."""
+        return self._timestamps_of_seconds(np.floor(times * 86_400).astype(np.int64))
+
+    def _timestamps_of_seconds(self, seconds: np.ndarray) -> pa.Array:
+        """Whole seconds since the epoch, as timestamps."""
         epoch = np.datetime64(self.settings.epoch, "s")
-        seconds = np.floor(times * 86_400).astype(np.int64)
         return pa.array(epoch + seconds.astype("timedelta64[s]"), type=pa.timestamp("s"))
 
     def signups_per_day(self, end: dt.date) -> np.ndarray:
@@ -511,18 +526,19 @@ class ShopSimulation:
             schema=RAW_SCHEMAS["order_items"],
         )
 
-        # A cancellation happens later on the day of its order.
         cancelled_ids = order_ids[cancelled]
-        placed = order_time[cancelled]
-        end_of_day = np.floor(placed) + 1
-        delay = (end_of_day - placed) * uniform(seed, _S_CANCEL_TIME, cancelled_ids)
-        cancelled_time = placed + np.maximum(delay, 1 / 86_400)
-        cancelled_time = np.minimum(cancelled_time, end_of_day - 1 / 86_400)
+        cancelled_seconds = cancellation_seconds(
+            order_time[cancelled], uniform(seed, _S_CANCEL_TIME, cancelled_ids)
+        )
         reason_pick = np.floor(
             uniform(seed, _S_REASON, cancelled_ids) * len(CANCEL_REASONS)
         ).astype(int)
         cancellations = pa.Table.from_arrays(
-            [cancelled_ids, _CANCEL_REASONS.take(reason_pick), self._timestamps(cancelled_time)],
+            [
+                cancelled_ids,
+                _CANCEL_REASONS.take(reason_pick),
+                self._timestamps_of_seconds(cancelled_seconds),
+            ],
             schema=RAW_SCHEMAS["cancellations"],
         )
         return orders, items, cancellations

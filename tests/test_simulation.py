@@ -158,3 +158,19 @@ def test_names_do_not_depend_on_whether_the_catalogue_was_drawn_first():
     first = next(customers_first.generate(*window)).customers
     assert next(catalogue_first.generate(*window)).customers.equals(first)
     assert catalogue_first.products().equals(customers_first.products())
+
+
+def test_a_cancellation_never_precedes_its_order_even_in_the_last_second_of_a_day() -> None:
+    import numpy as np
+
+    day = 20_000.0
+    # placed at 00:00:00, at noon, in the day's last second and a hair before midnight
+    order_time = np.array([day, day + 0.5, day + 86_399.5 / 86_400, np.nextafter(day + 1, 0)])
+    placed = np.floor(order_time * 86_400).astype(np.int64)
+    last_second = int((day + 1) * 86_400) - 1
+    for draw in (0.0, 0.5, np.nextafter(1.0, 0)):
+        cancelled = simulation.cancellation_seconds(order_time, np.full(4, draw))
+        assert (cancelled >= placed).all(), (draw, cancelled - placed)
+        assert (cancelled <= last_second).all()
+    # later in the day whenever the day has a second left
+    assert (simulation.cancellation_seconds(order_time[:2], np.zeros(2)) > placed[:2]).all()
