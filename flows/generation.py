@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import sys
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,8 +261,15 @@ def land_files(warehouse: Warehouse, plan: GenerationPlan, directory: Path) -> d
     return landing.landed
 
 
+# Called after each chunk is landed: (customers simulated so far, customers in all).
+ProgressCallback = Callable[[int, int], None]
+
+
 def write_and_land_activity(
-    warehouse: Warehouse, plan: GenerationPlan, directory: Path
+    warehouse: Warehouse,
+    plan: GenerationPlan,
+    directory: Path,
+    progress: ProgressCallback | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Do write_activity_files and land_files at once: the same files, the same raw tables.
 
@@ -267,19 +277,78 @@ def write_and_land_activity(
     a worker thread simulates and writes each chunk's CSV while this thread COPYs the
     chunks before it. Returns the rows written and the rows landed in `raw`.
     """
+    # Every customer known by the window's end is simulated (old ones order in it too);
+    # each chunk's lifecycles hold one row per customer of the chunk.
+    total = int(ShopSimulation(plan.settings).signups_per_day(plan.end).sum())
+    simulated = 0
     with (
         raw_landing(warehouse, plan) as landing,
         ActivityCsvFiles(directory) as files,
         contextlib.closing(
             _run_ahead(
-                ((name, files.write(name, rows)) for name, rows in simulate_tables(plan)),
+                (
+                    (name, rows.num_rows, files.write(name, rows))
+                    for name, rows in simulate_tables(plan)
+                ),
                 _STREAM_DEPTH,
             )
         ) as written,
     ):
-        for name, data in written:
+        for name, count, data in written:
             landing.copy(name, data, header=False)
+            if name == "customer_lifecycles" and progress is not None:
+                simulated += count
+                progress(simulated, total)
     return files.counts, landing.landed
+
+
+class LandingProgress:
+    """How far a long landing is: a bar on an interactive terminal, else a few log lines.
+
+    Quiet for the first seconds, so a weekly landing says nothing more than its result.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger | logging.LoggerAdapter,
+        *,
+        interactive: bool | None = None,
+        quiet_seconds: float = 3.0,
+    ) -> None:
+        self.logger = logger
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.quiet_seconds = quiet_seconds
+        self.started = time.monotonic()
+        self.next_quarter = 1
+        self.bar_shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = time.monotonic() - self.started
+        share = done / total if total else 1.0
+        if self.interactive:
+            if elapsed >= self.quiet_seconds or self.bar_shown:
+                self._draw(share, done, total)
+            return
+        # log lines at 25%, 50% and 75%, once the landing has proved long
+        while self.next_quarter < 4 and share >= self.next_quarter / 4:
+            self.next_quarter += 1
+            if elapsed >= self.quiet_seconds:
+                self.logger.info(
+                    "Landing: %d%% (%s of %s customers simulated, %.0f s)",
+                    100 * share,
+                    f"{done:,}",
+                    f"{total:,}",
+                    elapsed,
+                )
+
+    def _draw(self, share: float, done: int, total: int) -> None:
+        width = 30
+        filled = int(width * share)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\rLanding [{bar}] {share:4.0%} {done:,}/{total:,} customers{end}")
+        sys.stderr.flush()
+        self.bar_shown = True
 
 
 _Item = TypeVar("_Item")
@@ -330,8 +399,10 @@ def simulate_and_land(warehouse: Warehouse, plan: GenerationPlan) -> dict[str, i
     fast (see bench/generation.py).
     """
     directory = data_dir() / "landing" / f"{plan.start}_{plan.end}"
-    written, landed = write_and_land_activity(warehouse, plan, directory)
     logger = get_run_logger()
+    written, landed = write_and_land_activity(
+        warehouse, plan, directory, progress=LandingProgress(logger)
+    )
     logger.info(
         "Simulated %s..%s into %s: %s",
         plan.start,

@@ -11,9 +11,11 @@ import pytest
 from flows.generation import (
     GenerationError,
     GenerationPlan,
+    LandingProgress,
     land_files,
     plan_generation,
     write_activity_files,
+    write_and_land_activity,
 )
 from flows.warehouse import Warehouse, landing_transaction, read_landed_state
 
@@ -121,3 +123,43 @@ def test_an_as_of_date_before_the_shop_opened_is_refused(make_warehouse, tmp_pat
         state = read_landed_state(conn)
     with pytest.raises(GenerationError, match="not a full week after the simulated shop opened"):
         plan_generation(state, as_of=AS_OF - dt.timedelta(days=200), **SHOP)
+
+
+def test_a_landing_reports_its_progress_up_to_every_customer(make_warehouse, tmp_path):
+    warehouse = make_warehouse("progress")
+    plan = plan_generation(None, as_of=AS_OF, **{**SHOP, "customers": 20_000})
+    calls: list[tuple[int, int]] = []
+    write_and_land_activity(warehouse, plan, tmp_path, progress=lambda *call: calls.append(call))
+    with warehouse.connect() as conn:
+        known = conn.execute("select count(*) from simulation.customer_lifecycles").fetchone()[0]
+    done = [call[0] for call in calls]
+    assert len(calls) > 1 and done == sorted(done)
+    assert calls[-1] == (known, known)
+
+
+def test_landing_progress_logs_a_few_lines_or_draws_a_bar(caplog, capsys):
+    import logging
+
+    logger = logging.getLogger("tests.landing")
+    logged = LandingProgress(logger, interactive=False, quiet_seconds=0)
+    with caplog.at_level(logging.INFO, logger="tests.landing"):
+        for done in range(0, 1001, 50):
+            logged(done, 1000)
+    assert [record.getMessage().split(" (")[0] for record in caplog.records] == [
+        "Landing: 25%",
+        "Landing: 50%",
+        "Landing: 75%",
+    ]
+    # quiet while the landing is short: nothing at all
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tests.landing"):
+        quiet = LandingProgress(logger, interactive=False, quiet_seconds=3600)
+        for done in range(0, 1001, 50):
+            quiet(done, 1000)
+    assert caplog.records == []
+    drawn = LandingProgress(logger, interactive=True, quiet_seconds=0)
+    drawn(500, 1000)
+    drawn(1000, 1000)
+    err = capsys.readouterr().err
+    assert "\rLanding [" in err and " 50% 500/1,000 customers" in err
+    assert err.endswith("100% 1,000/1,000 customers\n")
