@@ -81,3 +81,30 @@ def churn_weekly_reference(
         )
         week_end = week_start
     return pd.DataFrame(rows).sort_values("week_end").reset_index(drop=True)
+
+
+def cohort_retention_reference(raw: dict[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
+    """Monthly first-order cohorts the obvious way: distinct (customer, month) of activity."""
+    orders = raw["orders"]
+    valid = orders[(orders["order_date"] < as_of) & (orders["status"] == "completed")].copy()
+    valid["month"] = pd.to_datetime(valid["order_date"]).dt.to_period("M")
+    cohort = valid.groupby("customer_id")["month"].min().rename("cohort")
+    active = valid[["customer_id", "month"]].drop_duplicates().join(cohort, on="customer_id")
+    active["offset"] = (active["month"] - active["cohort"]).apply(lambda step: step.n)
+    counts = active.groupby(["cohort", "offset"]).size()
+    sizes = cohort.value_counts()
+    last_month = pd.Period(as_of - dt.timedelta(days=1), "M")
+    rows = []
+    for month, size in sorted(sizes.items()):
+        for offset in range((last_month - month).n + 1):
+            active_customers = int(counts.get((month, offset), 0))
+            rows.append(
+                {
+                    "cohort_month": month.to_timestamp().date(),
+                    "months_since_first_order": offset,
+                    "cohort_size": int(size),
+                    "active_customers": active_customers,
+                    "retention_rate": round(active_customers / size, 6),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from flows.dbt_build import DbtBuildFailed, build_args, dbt_environment, run_dbt_plainly
+from flows.dbt_build import (
+    DbtBuildFailed,
+    build_args,
+    dbt_environment,
+    raw_check_args,
+    run_dbt_plainly,
+)
 from flows.generation import land_files, plan_generation, write_activity_files
 from flows.warehouse import Warehouse
 
-from .churn_reference import churn_weekly_reference, read_raw
+from .churn_reference import churn_weekly_reference, cohort_retention_reference, read_raw
 from .conftest import create_database, drop_database
 
 AS_OF = dt.date(2026, 11, 23)
@@ -81,6 +87,15 @@ def test_churn_weekly_matches_an_independent_computation_for_every_week(built_wa
                 )
             else:
                 assert value == reference, (mart_row["week_end"], column, value, reference)
+
+
+def test_cohort_retention_matches_an_independent_computation(built_warehouse):
+    warehouse, _ = built_warehouse
+    expected = cohort_retention_reference(read_raw(warehouse), AS_OF).to_dict("records")
+    actual = read_mart(warehouse, "cohort_retention")
+    assert len(actual) == len(expected) > 10
+    for mart_row, reference_row in zip(actual, expected, strict=True):
+        assert {**mart_row, "retention_rate": float(mart_row["retention_rate"])} == reference_row
 
 
 def test_the_weekly_identity_holds_and_churn_is_visible(built_warehouse):
@@ -202,6 +217,30 @@ def test_a_rerun_and_a_backfill_equal_full_builds(built_warehouse, postgres_admi
     finally:
         drop_database(postgres_admin, weekly)
         drop_database(postgres_admin, earlier)
+
+
+def test_the_checks_window_reads_the_new_rows_only(postgres_admin, tmp_path):
+    """A weekly run does not test the history again; a full build tests every row."""
+    warehouse = create_database(postgres_admin, "window")
+    week_start = AS_OF - dt.timedelta(days=7)
+    try:
+        land_shop(warehouse, tmp_path, customers=200, history_days=60)
+        with warehouse.connect() as conn:
+            # an old order line with no quantity: a defect the last full build would have caught
+            conn.execute(
+                """
+                update raw.order_items set quantity = null
+                where order_id = (select min(order_id) from raw.orders where order_date < %s)
+                """,
+                (week_start - dt.timedelta(days=14),),
+            )
+        with dbt_environment(warehouse.dbt_env()):
+            window_rows = run_dbt_plainly(raw_check_args(AS_OF, 90, checks_from=week_start))
+            assert {row["status"] for row in window_rows} == {"pass"}
+            with pytest.raises(DbtBuildFailed, match="source_not_null_shop_order_items_quantity"):
+                run_dbt_plainly(raw_check_args(AS_OF, 90))
+    finally:
+        drop_database(postgres_admin, warehouse)
 
 
 def test_dbt_docs_generate_writes_the_catalog(built_warehouse):

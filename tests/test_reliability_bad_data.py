@@ -178,3 +178,18 @@ def test_an_order_without_a_date_stops_the_run_and_keeps_the_marts(
         "update raw.orders set order_date = null where order_id = {new_order}",
         "source_not_null_shop_orders_order_date",
     )
+
+
+def test_a_new_order_repeating_an_old_order_id_stops_the_run_and_keeps_the_marts(
+    check_defect: CheckDefect,
+) -> None:
+    # The weekly run tests only the new week's rows; a unique test still reads every row
+    # that shares a key with them, so an id taken from the history is caught.
+    check_defect(
+        """
+        update raw.orders
+        set order_id = (select min(order_id) from raw.orders where order_date < %(week_start)s)
+        where order_id = {new_order}
+        """,
+        "source_unique_shop_orders_order_id",
+    )

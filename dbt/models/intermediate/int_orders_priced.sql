@@ -21,15 +21,15 @@ orders as (
         and order_date >= {{ incremental_orders_start() }}
 ),
 
--- the lines of these orders only (raw.order_items is indexed by order)
+-- the lines and cancellations of these orders only (by index on a weekly run)
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
-    where order_id in (select orders.order_id from orders)
+    where {{ of_orders_computed(ref('stg_shop__orders')) }}
 ),
 
 cancellations as (
     select * from {{ ref('stg_shop__cancellations') }}
-    where order_id in (select orders.order_id from orders)
+    where {{ of_orders_computed(ref('stg_shop__orders')) }}
 ),
 
 order_totals as (

@@ -25,7 +25,7 @@ orders as (
 
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
-    where order_id in (select orders.order_id from orders)
+    where {{ of_orders_computed(ref('int_orders_priced')) }}
 ),
 
 final as (
@@ -35,8 +35,8 @@ final as (
         sum(order_items.quantity) as units_sold,
         sum(order_items.line_amount) as revenue,
         max(order_items.unit_price_amount) as highest_unit_price
-    from order_items
-    inner join orders on order_items.order_id = orders.order_id
+    from orders
+    inner join order_items on orders.order_id = order_items.order_id
     group by orders.order_date, order_items.product_id
 )
 

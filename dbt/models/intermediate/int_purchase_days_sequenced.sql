@@ -1,15 +1,18 @@
 -- Each customer's distinct purchase days (completed orders only, before the as-of date),
--- with the purchase day before and after. Cancelled orders are not activity.
--- Incremental: a weekly run deletes the days from the first one it computes again, then
--- sequences the new days after each customer's last day before them; that last day gets
--- its next purchase day and is replaced (by customer and day), the rest is left alone.
+-- with the purchase day before and after, its number and the customer's first one.
+-- Cancelled orders are not activity.
+-- Incremental, append only: the pre-hook deletes the days from the first one the run
+-- computes again (and forgets next days pointing there), the run appends the new days,
+-- each customer's first new day taking its previous day and number from the last stored
+-- one, and the post-hook gives that stored day its next day. A weekly run touches the
+-- week's days and one stored day per customer who bought, not each customer's history.
 {{
     config(
         materialized='incremental',
-        unique_key=['customer_id', 'purchase_date'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_from_incremental_start('purchase_date') }}",
+        pre_hook="{{ purchase_days_forget_from_start() }}",
+        post_hook="{{ purchase_days_link_new_days() }}",
         indexes=[
             {'columns': ['customer_id', 'purchase_date'], 'unique': true},
             {'columns': ['purchase_date']},
@@ -20,70 +23,67 @@
 
 with
 
+-- DISTINCT ON sorts by customer and day, which the window below reuses; a plain DISTINCT
+-- may be planned as a hash that spills to disk many times over (minutes at 10M orders)
 new_days as (
-    select distinct
+    select distinct on (customer_id, order_date)
         customer_id,
         order_date as purchase_date
     from {{ ref('int_orders_priced') }}
     where
         is_completed
         and order_date >= {{ incremental_orders_start('purchase_date') }}
+    order by customer_id asc, order_date asc
 ),
 
--- each changed customer's last purchase day before the new ones, as it is stored; none
--- on a full build
+-- each customer's last stored day before the new ones (one index lookup per customer);
+-- none on a full build
 days_before as (
     {% if is_incremental() %}
-        select distinct on (kept.customer_id)
-            kept.customer_id,
-            kept.purchase_date,
-            kept.previous_purchase_date,
-            kept.purchase_day_number
-        from {{ this }} as kept
-        where
-            kept.purchase_date < {{ incremental_orders_start('purchase_date') }}
-            and kept.customer_id in (
-                select new_days.customer_id from new_days
-                union
-                -- a rerun or a backfill: customers whose later days the pre-hook deleted
-                select later.customer_id from {{ this }} as later
-                where later.next_purchase_date >= {{ incremental_orders_start('purchase_date') }}
-            )
-        order by kept.customer_id asc, kept.purchase_date desc
+        select
+            buyers.customer_id,
+            last_day.purchase_date,
+            last_day.purchase_day_number,
+            last_day.first_purchase_date
+        from (select distinct new_days.customer_id from new_days) as buyers
+        cross join lateral (
+            select
+                stored.purchase_date,
+                stored.purchase_day_number,
+                stored.first_purchase_date
+            from {{ this }} as stored
+            where
+                stored.customer_id = buyers.customer_id
+                and stored.purchase_date < {{ incremental_orders_start('purchase_date') }}
+            order by stored.purchase_date desc
+            limit 1
+        ) as last_day
     {% else %}
         select
             cast(null as bigint) as customer_id,
             cast(null as date) as purchase_date,
-            cast(null as date) as previous_purchase_date,
-            cast(null as bigint) as purchase_day_number
+            cast(null as bigint) as purchase_day_number,
+            cast(null as date) as first_purchase_date
         where false
     {% endif %}
 ),
 
-purchase_days as (
-    select * from days_before
-    union all
-    select
-        customer_id,
-        purchase_date,
-        cast(null as date) as previous_purchase_date,
-        cast(null as bigint) as purchase_day_number
-    from new_days
-),
-
 sequenced as (
     select
-        customer_id,
-        purchase_date,
+        new_days.customer_id,
+        new_days.purchase_date,
         coalesce(
-            previous_purchase_date, lag(purchase_date) over customer_days
+            lag(new_days.purchase_date) over customer_days, days_before.purchase_date
         ) as previous_purchase_date,
-        lead(purchase_date) over customer_days as next_purchase_date,
-        -- numbered on from the day before the new ones, which keeps its number
-        coalesce(first_value(purchase_day_number) over customer_days - 1, 0)
-        + row_number() over customer_days as purchase_day_number
-    from purchase_days
-    window customer_days as (partition by customer_id order by purchase_date)
+        lead(new_days.purchase_date) over customer_days as next_purchase_date,
+        coalesce(days_before.purchase_day_number, 0)
+        + row_number() over customer_days as purchase_day_number,
+        coalesce(
+            days_before.first_purchase_date, first_value(new_days.purchase_date) over customer_days
+        ) as first_purchase_date
+    from new_days
+    left join days_before on new_days.customer_id = days_before.customer_id
+    window customer_days as (partition by new_days.customer_id order by new_days.purchase_date)
 )
 
 select * from sequenced

@@ -6,47 +6,37 @@ purchase_days as (
     select * from {{ ref('int_purchase_days_sequenced') }}
 ),
 
-first_purchases as (
-    select
-        customer_id,
-        date_trunc('month', min(purchase_date))::date as cohort_month
-    from purchase_days
-    group by customer_id
-),
-
-cohort_sizes as (
-    select
-        cohort_month,
-        count(*) as cohort_size
-    from first_purchases
-    group by cohort_month
-),
-
+-- a customer's first purchase day in a month (the day before it, if any, is in an earlier
+-- month): one row per customer and active month, in one pass without a sort
 active_months as (
-    select distinct
-        customer_id,
+    select
+        date_trunc('month', first_purchase_date)::date as cohort_month,
         date_trunc('month', purchase_date)::date as activity_month
     from purchase_days
-),
-
-customer_months as (
-    select
-        first_purchases.cohort_month,
-        (
-            (extract(year from active_months.activity_month) - extract(year from first_purchases.cohort_month)) * 12
-            + extract(month from active_months.activity_month) - extract(month from first_purchases.cohort_month)
-        )::integer as months_since_first_order
-    from active_months
-    inner join first_purchases on active_months.customer_id = first_purchases.customer_id
+    where
+        previous_purchase_date is null
+        or date_trunc('month', previous_purchase_date) < date_trunc('month', purchase_date)
 ),
 
 cohort_activity as (
     select
         cohort_month,
-        months_since_first_order,
+        (
+            (extract(year from activity_month) - extract(year from cohort_month)) * 12
+            + extract(month from activity_month) - extract(month from cohort_month)
+        )::integer as months_since_first_order,
         count(*) as active_customers
-    from customer_months
-    group by cohort_month, months_since_first_order
+    from active_months
+    group by 1, 2
+),
+
+-- everyone in a cohort bought in its first month
+cohort_sizes as (
+    select
+        cohort_month,
+        active_customers as cohort_size
+    from cohort_activity
+    where months_since_first_order = 0
 ),
 
 cohort_grid as (

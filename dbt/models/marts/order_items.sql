@@ -14,6 +14,7 @@ with
 
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
+    where {{ of_orders_computed(ref('int_orders_priced')) }}
 ),
 
 orders as (
