@@ -17,6 +17,7 @@ purchase_days as (
 new_customers as (
     select
         customer_id,
+        purchase_date,
         'new' as change_type,
         purchase_date + 1 as effective_date,
         cast(null as date) as reactivated_date
@@ -27,6 +28,7 @@ new_customers as (
 reactivations as (
     select
         customer_id,
+        purchase_date,
         'reactivated' as change_type,
         purchase_date + 1 as effective_date,
         cast(null as date) as reactivated_date
@@ -37,6 +39,7 @@ reactivations as (
 lapses as (
     select
         customer_id,
+        purchase_date,
         'lapsed' as change_type,
         purchase_date + {{ churn_window_days() }} + 1 as effective_date,
         -- the day the customer comes back, if ever: a lapse and a return inside one week
@@ -59,6 +62,8 @@ unioned as (
 final as (
     select
         customer_id,
+        -- the purchase day behind the change: indexed, so a reader can ask for recent ones
+        purchase_date,
         change_type,
         effective_date,
         reactivated_date,

@@ -65,14 +65,30 @@ first_week as (
     from weeks_to_build
 ),
 
--- the status counts at the start of the first week to build
+-- the status counts at the start of the first week to build: on a full build, the sum of
+-- the changes before it; on a weekly run, counted there directly (who bought in the W days
+-- before it, who ever bought), which reads the purchase days once instead of every change
 baseline as (
-    select
-        coalesce(sum(case when changes.change_type = 'lapsed' then -1 else 1 end), 0) as active,
-        count(*) filter (where changes.change_type = 'new') as ever_purchased
-    from changes
-    cross join first_week
-    where changes.effective_date <= first_week.first_week_start
+    {% if is_incremental() %}
+        select
+            count(distinct purchase_days.customer_id) filter (
+                where purchase_days.purchase_date
+                >= first_week.first_week_start - {{ churn_window_days() }}
+            ) as active,
+            count(*) filter (where purchase_days.purchase_day_number = 1) as ever_purchased
+        from purchase_days
+        cross join first_week
+        where purchase_days.purchase_date < first_week.first_week_start
+    {% else %}
+        select
+            coalesce(
+                sum(case when changes.change_type = 'lapsed' then -1 else 1 end), 0
+            ) as active,
+            count(*) filter (where changes.change_type = 'new') as ever_purchased
+        from changes
+        cross join first_week
+        where changes.effective_date <= first_week.first_week_start
+    {% endif %}
 ),
 
 weekly_changes as (
@@ -86,7 +102,11 @@ weekly_changes as (
         ) as lapsed_and_returned
     from changes
     cross join first_week
-    where changes.effective_date > first_week.first_week_start
+    where
+        changes.effective_date > first_week.first_week_start
+        -- no change after the first week comes from a purchase more than W + 1 days before
+        -- it: on a weekly run the purchase days are read by index from there
+        and {{ purchased_since_weeks_to_build('changes.purchase_date', churn_window_days() | int + 1) }}
     group by changes.week_end
 ),
 
@@ -124,6 +144,8 @@ at_risk_spans as (
             {{ as_of_date() }}
         ) as last_day
     from purchase_days
+    -- a span ends at most W days after its purchase
+    where {{ purchased_since_weeks_to_build('purchase_date', churn_window_days()) }}
 ),
 
 at_risk_by_week as (
