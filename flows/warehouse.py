@@ -23,8 +23,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DATABASE = "warehouse"
 LANDING_LOCK_KEY = 7_311_202_601  # advisory lock held while raw is being replaced
 CONNECT_ATTEMPTS = 3
-# Session settings of dbt's connections (see Warehouse.dbt_env).
-DBT_SESSION_OPTIONS = "-c random_page_cost=1.1"
 
 logger = logging.getLogger(__name__)
 
@@ -92,20 +90,13 @@ class Warehouse:
         raise AssertionError("unreachable")
 
     def dbt_env(self) -> dict[str, str]:
-        """Environment variables that dbt's profiles.yml reads (the password as a dbt secret).
-
-        PGOPTIONS (read by libpq) tunes dbt's sessions: a random page read costed as on
-        an SSD. With the default (4, a spinning disk), a weekly run at 10M orders scanned
-        the 24M order lines to find the week's 0.75M instead of using their index.
-        """
-        options = " ".join(filter(None, (os.environ.get("PGOPTIONS"), DBT_SESSION_OPTIONS)))
+        """Environment variables that dbt's profiles.yml reads (the password as a dbt secret)."""
         return {
             "CHURN_WAREHOUSE_HOST": self.host,
             "CHURN_WAREHOUSE_PORT": str(self.port),
             "CHURN_WAREHOUSE_USER": self.user,
             "CHURN_WAREHOUSE_DATABASE": self.database,
             "DBT_ENV_SECRET_WAREHOUSE_PASSWORD": self.password or "",
-            "PGOPTIONS": options,
         }
 
 

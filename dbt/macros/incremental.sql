@@ -106,7 +106,11 @@
         {%- set start = modules.datetime.date.fromisoformat(run_query(
             "select current_setting('churn.purchase_days_start') as start"
         ).columns[0].values()[0]) -%}
-        {#- the last stored day before each customer's first new day gets that day as next -#}
+        {#- the last stored day before each customer's first new day gets that day as next:
+            one index lookup each (a hash join scanned every stored day: 6 s against 2 s
+            at 10M orders; `set local` ends with the model's transaction) -#}
+        set local enable_hashjoin = off;
+        set local enable_mergejoin = off;
         update {{ this }} as kept
         set next_purchase_date = later.purchase_date
         from {{ this }} as later

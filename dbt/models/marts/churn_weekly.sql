@@ -73,12 +73,12 @@ baseline as (
         select
             count(distinct purchase_days.customer_id) filter (
                 where purchase_days.purchase_date
-                >= first_week.first_week_start - {{ churn_window_days() }}
+                >= {{ weeks_to_build_start() }} - {{ churn_window_days() }}
             ) as active,
             count(*) filter (where purchase_days.purchase_day_number = 1) as ever_purchased
-        from purchase_days
-        cross join first_week
-        where purchase_days.purchase_date < first_week.first_week_start
+        -- the model itself rather than the CTE: a CTE read twice is materialized whole
+        from {{ ref('int_purchase_days_sequenced') }} as purchase_days
+        where purchase_days.purchase_date < {{ weeks_to_build_start() }}
     {% else %}
         select
             coalesce(
@@ -163,6 +163,7 @@ at_risk_by_week as (
     where
         at_risk_spans.first_day <= at_risk_spans.last_day
         and at_risk_spans.last_day > first_week.first_week_start
+        and at_risk_week.week_end > first_week.first_week_start
 ),
 
 at_risk_revenue as (
