@@ -303,8 +303,15 @@ def build_warehouse_models(
     warehouse_block: str = "warehouse",
     dbt_node_tasks: bool = True,
     full_refresh: bool = False,
+    check_new_rows_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Check raw, then build and test every dbt model for the as-of date; fail on a broken test.
+
+    With `check_new_rows_only` (the parent flow sets it when its generation subflow
+    landed the data), an incremental build tests the large tables' rows dated from the
+    first day the last build did not check (the checks window, dbt/macros/
+    checks_window.sql). Otherwise every test reads every row: raw written by anyone else
+    may have changed anywhere.
 
     The raw layer's checks (the sources' tests) run first, in their own dbt invocation,
     and a failure there stops the subflow before any model is built. With
@@ -326,7 +333,11 @@ def build_warehouse_models(
             logger.info("Churn window differs from the last build's (or first build): full refresh")
             full_refresh = True
         report_date = params.resolved_as_of()
-        checks_from = None if full_refresh else checks_window_start(last, report_date)
+        checks_from = (
+            checks_window_start(last, report_date)
+            if check_new_rows_only and not full_refresh
+            else None
+        )
         if checks_from is not None:
             logger.info("Incremental build: the large tables' tests read rows from %s", checks_from)
         steps = build_steps(report_date, window, full_refresh=full_refresh, checks_from=checks_from)

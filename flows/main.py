@@ -231,6 +231,8 @@ def churn_pipeline(
         warehouse_block=params.warehouse_block,
         dbt_node_tasks=params.dbt_node_tasks,
         full_refresh=full_refresh,
+        # Only what this run landed is known: raw written by others is checked whole.
+        check_new_rows_only=params.generate,
     )
     return send_churn_report(
         as_of=report_date,

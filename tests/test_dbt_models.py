@@ -239,6 +239,21 @@ def test_the_checks_window_reads_the_new_rows_only(postgres_admin, tmp_path):
             assert {row["status"] for row in window_rows} == {"pass"}
             with pytest.raises(DbtBuildFailed, match="source_not_null_shop_order_items_quantity"):
                 run_dbt_plainly(raw_check_args(AS_OF, 90))
+        with warehouse.connect() as conn:
+            # a new order taking an old order's id: the window's unique test reads every
+            # row sharing a key with the new rows, so it still fails
+            conn.execute(
+                """
+                update raw.orders set order_id = (select min(order_id) from raw.orders)
+                where order_id = (select min(order_id) from raw.orders where order_date >= %s)
+                """,
+                (week_start,),
+            )
+        with (
+            dbt_environment(warehouse.dbt_env()),
+            pytest.raises(DbtBuildFailed, match="source_unique_shop_orders_order_id"),
+        ):
+            run_dbt_plainly(raw_check_args(AS_OF, 90, checks_from=week_start))
     finally:
         drop_database(postgres_admin, warehouse)
 

@@ -183,8 +183,7 @@ def test_an_order_without_a_date_stops_the_run_and_keeps_the_marts(
 def test_a_new_order_repeating_an_old_order_id_stops_the_run_and_keeps_the_marts(
     check_defect: CheckDefect,
 ) -> None:
-    # The weekly run tests only the new week's rows; a unique test still reads every row
-    # that shares a key with them, so an id taken from the history is caught.
+    # An id taken from the history: the duplicate is one old row and one new row.
     check_defect(
         """
         update raw.orders

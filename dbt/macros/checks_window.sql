@@ -34,19 +34,20 @@
         schema=orders_node.schema,
         identifier=orders_node.identifier,
     ) -%}
-    {#- an array, so the lines are looked up by index (see of_orders_computed) -#}
+    {#- an array, so the lines are looked up by index (see of_orders_computed); a row
+        without a date is kept in every window, to fail its not_null test -#}
     {%- set checked_orders -%}
         any(array(select checked.order_id from {{ orders }} as checked
          where checked.order_date >= {{ since_literal }}))
     {%- endset -%}
-    {%- set by_order_date = {'filter': 'order_date >= ' ~ since_literal, 'whole_keys': []} -%}
+    {%- set by_order_date = {'filter': '(order_date >= ' ~ since_literal ~ ' or order_date is null)', 'whole_keys': []} -%}
     {#- every line of an order, and its cancellation, share the order's place -#}
     {%- set by_order = {
         'filter': 'order_id = ' ~ checked_orders,
         'whole_keys': ['order_id', 'order_item_id'],
     } -%}
-    {%- set by_purchase_date = {'filter': 'purchase_date >= ' ~ since_literal, 'whole_keys': []} -%}
-    {%- set by_signup_date = {'filter': 'signup_date >= ' ~ since_literal, 'whole_keys': []} -%}
+    {%- set by_purchase_date = {'filter': '(purchase_date >= ' ~ since_literal ~ ' or purchase_date is null)', 'whole_keys': []} -%}
+    {%- set by_signup_date = {'filter': '(signup_date >= ' ~ since_literal ~ ' or signup_date is null)', 'whole_keys': []} -%}
     {{ return({
         'raw.orders': by_order_date,
         'raw.order_items': by_order,
@@ -60,7 +61,10 @@
         'intermediate.int_purchase_days_sequenced': by_purchase_date,
         'intermediate.int_product_sales_daily': by_order_date,
         'marts.orders': by_order_date,
-        'marts.order_items': {'filter': 'order_date >= ' ~ since_literal, 'whole_keys': ['order_item_id']},
+        'marts.order_items': {
+            'filter': '(order_date >= ' ~ since_literal ~ ' or order_date is null)',
+            'whole_keys': ['order_item_id'],
+        },
     }) }}
 {%- endmacro %}
 
@@ -98,6 +102,6 @@
     {%- if since is none -%}
         true
     {%- else -%}
-        {{ date_column }} >= date '{{ since }}'
+        ({{ date_column }} >= date '{{ since }}' or {{ date_column }} is null)
     {%- endif -%}
 {%- endmacro %}
