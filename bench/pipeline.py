@@ -899,6 +899,14 @@ def measure_node_tasks(
     return rows
 
 
+def _timings(named: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in named)
+
+
+def _optional_seconds(value: float | None) -> str:
+    return _seconds(value) if value is not None else "-"
+
+
 def report_scale(report: Report, points: list[ScalePoint], skipped: list[str]) -> None:
     rows = [
         [point.cells.get(column, "-") for column in SCALE_COLUMNS]
@@ -908,19 +916,15 @@ def report_scale(report: Report, points: list[ScalePoint], skipped: list[str]) -
     slowest_rows = [
         [
             point.label,
-            ", ".join(f"{name} {seconds:.1f}" for name, seconds in point.slowest),
-            _seconds(point.test_seconds) if point.test_seconds is not None else "-",
-            ", ".join(f"{name} {seconds:.1f}" for name, seconds in point.slowest_tests),
+            _timings(point.slowest),
+            _optional_seconds(point.test_seconds),
+            _timings(point.slowest_tests),
         ]
         for point in points
         if point.slowest
     ]
     week_rows = [
-        [
-            point.label,
-            ", ".join(f"{name} {seconds:.1f}" for name, seconds in point.week_slowest),
-            _seconds(point.week_test_seconds) if point.week_test_seconds is not None else "-",
-        ]
+        [point.label, _timings(point.week_slowest), _optional_seconds(point.week_test_seconds)]
         for point in points
         if point.week_slowest
     ]

@@ -92,10 +92,11 @@
     the model's hooks and query share: the post-hook could not find it again afterwards. -#}
 {% macro purchase_days_forget_from_start() -%}
     {%- if is_incremental() -%}
-        select set_config('churn.purchase_days_start', ({{ incremental_orders_start('purchase_date') }})::text, false);
-        delete from {{ this }} where purchase_date >= {{ incremental_orders_start('purchase_date') }};
+        {%- set start = incremental_orders_start('purchase_date') -%}
+        select set_config('churn.purchase_days_start', ({{ start }})::text, false);
+        delete from {{ this }} where purchase_date >= {{ start }};
         update {{ this }} set next_purchase_date = null
-        where next_purchase_date >= {{ incremental_orders_start('purchase_date') }}
+        where next_purchase_date >= {{ start }}
     {%- else -%}
         select 1
     {%- endif -%}

@@ -21,6 +21,8 @@
     )
 }}
 
+{%- set start = incremental_orders_start('purchase_date') %}
+
 with
 
 -- DISTINCT ON sorts by customer and day, which the window below reuses; a plain DISTINCT
@@ -32,7 +34,7 @@ new_days as (
     from {{ ref('int_orders_priced') }}
     where
         is_completed
-        and order_date >= {{ incremental_orders_start('purchase_date') }}
+        and order_date >= {{ start }}
     order by customer_id asc, order_date asc
 ),
 
@@ -54,7 +56,7 @@ days_before as (
             from {{ this }} as stored
             where
                 stored.customer_id = buyers.customer_id
-                and stored.purchase_date < {{ incremental_orders_start('purchase_date') }}
+                and stored.purchase_date < {{ start }}
             order by stored.purchase_date desc
             limit 1
         ) as last_day
