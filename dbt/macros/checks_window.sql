@@ -46,6 +46,10 @@
         'filter': 'order_id = ' ~ checked_orders,
         'whole_keys': ['order_id', 'order_item_id'],
     } -%}
+    {#- the models keyed by order compute each order from its own day's rows: the raw
+        unique test has already read every row sharing an id with a new order, so a key
+        can only repeat inside the days a run computed -#}
+    {%- set orders_by_order_date = {'filter': by_order_date.filter, 'whole_keys': ['order_id']} -%}
     {%- set by_purchase_date = {'filter': '(purchase_date >= ' ~ since_literal ~ ' or purchase_date is null)', 'whole_keys': []} -%}
     {%- set by_signup_date = {'filter': '(signup_date >= ' ~ since_literal ~ ' or signup_date is null)', 'whole_keys': []} -%}
     {{ return({
@@ -57,10 +61,10 @@
         'staging.stg_shop__order_items': by_order,
         'staging.stg_shop__cancellations': by_order,
         'staging.stg_shop__customers': by_signup_date,
-        'intermediate.int_orders_priced': by_order_date,
+        'intermediate.int_orders_priced': orders_by_order_date,
         'intermediate.int_purchase_days_sequenced': by_purchase_date,
         'intermediate.int_product_sales_daily': by_order_date,
-        'marts.orders': by_order_date,
+        'marts.orders': orders_by_order_date,
         'marts.order_items': {
             'filter': '(order_date >= ' ~ since_literal ~ ' or order_date is null)',
             'whole_keys': ['order_item_id'],
