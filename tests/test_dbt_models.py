@@ -164,6 +164,12 @@ BUILT_TABLES = (
     "intermediate.int_orders_priced",
     "intermediate.int_purchase_days_sequenced",
     "intermediate.int_product_sales_daily",
+    # every column but counted_until, which says which run last wrote the row
+    """(
+        select customer_id, orders_placed, completed_orders, first_order_date,
+            last_order_date, lifetime_revenue, revenue_before_last_year
+        from intermediate.int_customer_order_totals
+    )""",
 )
 
 
@@ -194,6 +200,44 @@ def test_a_weekly_incremental_run_equals_a_full_build(built_warehouse, postgres_
         assert mart_checksums(weekly) == mart_checksums(full)
     finally:
         drop_database(postgres_admin, weekly)
+
+
+def test_a_weekly_run_counts_on_the_customer_totals(postgres_admin, tmp_path):
+    """Over a year of history: the new orders are added, the days leaving the last 365
+    days move out of that revenue, and the customers without either keep their row."""
+    weekly = create_database(postgres_admin, "totals_weekly")
+    full = create_database(postgres_admin, "totals_full")
+    week_start = AS_OF - dt.timedelta(days=7)
+    shop = dict(customers=150, history_days=400)
+    try:
+        land_shop(weekly, tmp_path / "weekly", **shop)
+        land_shop(full, tmp_path / "full", **shop)
+        dbt_build(weekly, week_start)
+        dbt_build(weekly, AS_OF)
+        dbt_build(full, AS_OF)
+        assert mart_checksums(weekly) == mart_checksums(full)
+        with weekly.connect() as conn:
+            kept, rewritten = conn.execute(
+                """
+                select count(*) filter (where counted_until = %(week_start)s),
+                    count(*) filter (where counted_until = %(as_of)s)
+                from intermediate.int_customer_order_totals
+                """,
+                {"week_start": week_start, "as_of": AS_OF},
+            ).fetchone()
+            # completed revenue that left the last 365 days during the week
+            left = conn.execute(
+                """
+                select count(*) from intermediate.int_orders_priced
+                where is_completed and order_date >= %s and order_date < %s
+                """,
+                (week_start - dt.timedelta(days=365), AS_OF - dt.timedelta(days=365)),
+            ).fetchone()[0]
+        assert kept > 0 and rewritten > 0
+        assert left > 0
+    finally:
+        drop_database(postgres_admin, weekly)
+        drop_database(postgres_admin, full)
 
 
 def test_a_rerun_and_a_backfill_equal_full_builds(built_warehouse, postgres_admin, tmp_path):

@@ -149,3 +149,31 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- The as-of date int_customer_order_totals counts up to, if a run can count on from
+    there: an incremental run for a later as-of date. None otherwise (a full build, a
+    first run, a rerun or a backfill), and the model counts every order again. -#}
+{% macro customer_totals_counted_until() -%}
+    {%- set counted_until = none -%}
+    {%- if is_incremental() and execute -%}
+        {%- set counted_until = run_query(
+            'select max(counted_until) as counted_until from ' ~ this
+        ).columns[0].values()[0] -%}
+        {%- set as_of = modules.datetime.date.fromisoformat(var('as_of_date') | string) -%}
+        {%- if counted_until is not none and counted_until >= as_of -%}
+            {%- set counted_until = none -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(counted_until) }}
+{%- endmacro %}
+
+{#- Pre-hook of int_customer_order_totals: an incremental run that counts every order
+    again starts from an empty table (delete+insert alone would keep the customers whose
+    orders are no longer before the as-of date). -#}
+{% macro forget_customer_totals_unless_counting_on() -%}
+    {%- if is_incremental() and customer_totals_counted_until() is none -%}
+        delete from {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -10,7 +10,9 @@
 
 with
 
-purchase_days as (
+-- read by each kind of change below: not materialized, so that a filter on purchase_date
+-- (a weekly run's) reaches the index in each of them instead of a copy of every day
+purchase_days as not materialized (
     select * from {{ ref('int_purchase_days_sequenced') }}
 ),
 

@@ -27,6 +27,10 @@ orders as (
     where is_completed
 ),
 
+customer_totals as (
+    select * from {{ ref('int_customer_order_totals') }}
+),
+
 customers as (
     select * from {{ ref('stg_shop__customers') }}
     where signup_date < {{ as_of_date() }}
@@ -67,18 +71,23 @@ first_week as (
 
 -- the status counts at the start of the first week to build: on a full build, the sum of
 -- the changes before it; on a weekly run, counted there directly (who bought in the W days
--- before it, who ever bought), which reads the purchase days once instead of every change
+-- before it, by index; who ever bought, from the customer totals) instead of every change
 baseline as (
     {% if is_incremental() %}
         select
-            count(distinct purchase_days.customer_id) filter (
-                where purchase_days.purchase_date
-                >= {{ weeks_to_build_start() }} - {{ churn_window_days() }}
+            (
+                select count(distinct purchase_days.customer_id)
+                from {{ ref('int_purchase_days_sequenced') }} as purchase_days
+                where
+                    purchase_days.purchase_date
+                    >= {{ weeks_to_build_start() }} - {{ churn_window_days() }}
+                    and purchase_days.purchase_date < {{ weeks_to_build_start() }}
             ) as active,
-            count(*) filter (where purchase_days.purchase_day_number = 1) as ever_purchased
-        -- the model itself rather than the CTE: a CTE read twice is materialized whole
-        from {{ ref('int_purchase_days_sequenced') }} as purchase_days
-        where purchase_days.purchase_date < {{ weeks_to_build_start() }}
+            (
+                select count(*)
+                from {{ ref('int_customer_order_totals') }} as totals
+                where totals.first_order_date < {{ weeks_to_build_start() }}
+            ) as ever_purchased
     {% else %}
         select
             coalesce(
@@ -166,7 +175,20 @@ at_risk_by_week as (
         and at_risk_week.week_end > first_week.first_week_start
 ),
 
+-- each at-risk customer's completed revenue over the 365 days before the week's end: for
+-- the week ending at the as-of date, from the customer totals; for earlier weeks (a full
+-- build), from the orders, which a weekly run (no earlier week) does not read
 at_risk_revenue as (
+    select
+        at_risk_by_week.week_end,
+        at_risk_by_week.customer_id,
+        coalesce(
+            customer_totals.lifetime_revenue - customer_totals.revenue_before_last_year, 0
+        ) as revenue_last_365_days
+    from at_risk_by_week
+    left join customer_totals on at_risk_by_week.customer_id = customer_totals.customer_id
+    where at_risk_by_week.week_end = {{ as_of_date() }}
+    union all
     select
         at_risk_by_week.week_end,
         at_risk_by_week.customer_id,
@@ -177,6 +199,7 @@ at_risk_revenue as (
             at_risk_by_week.customer_id = orders.customer_id
             and orders.order_date >= at_risk_by_week.week_end - 365
             and orders.order_date < at_risk_by_week.week_end
+    where at_risk_by_week.week_end < {{ as_of_date() }}
     group by at_risk_by_week.week_end, at_risk_by_week.customer_id
 ),
 

@@ -7,23 +7,16 @@ customers as (
     where signup_date < {{ as_of_date() }}
 ),
 
-orders as (
-    select * from {{ ref('int_orders_priced') }}
-),
-
 order_summary as (
     select
         customer_id,
-        count(*) as orders_placed,
-        count(*) filter (where is_completed) as completed_orders,
-        min(order_date) filter (where is_completed) as first_order_date,
-        max(order_date) filter (where is_completed) as last_order_date,
-        coalesce(sum(order_amount) filter (where is_completed), 0) as lifetime_revenue,
-        coalesce(sum(order_amount) filter (
-            where is_completed and order_date >= {{ as_of_date() }} - 365
-        ), 0) as revenue_last_365_days
-    from orders
-    group by customer_id
+        orders_placed,
+        completed_orders,
+        first_order_date,
+        last_order_date,
+        lifetime_revenue,
+        lifetime_revenue - revenue_before_last_year as revenue_last_365_days
+    from {{ ref('int_customer_order_totals') }}
 ),
 
 joined as (
