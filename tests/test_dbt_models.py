@@ -240,6 +240,32 @@ def test_a_weekly_run_counts_on_the_customer_totals(postgres_admin, tmp_path):
         drop_database(postgres_admin, full)
 
 
+def test_weekly_runs_across_a_months_end_equal_a_full_build(postgres_admin, tmp_path):
+    """Two weeks at once, [Oct 27, Nov 10): days added to October's cohort figures,
+    though the reported week lies in November."""
+    as_of = dt.date(2026, 11, 10)
+    weekly = create_database(postgres_admin, "month_weekly")
+    full = create_database(postgres_admin, "month_full")
+    try:
+        land_shop(weekly, tmp_path / "weekly", customers=200, history_days=120)
+        land_shop(full, tmp_path / "full", customers=200, history_days=120)
+        dbt_build(weekly, as_of - dt.timedelta(days=14))
+        dbt_build(weekly, as_of)
+        dbt_build(full, as_of)
+        assert mart_checksums(weekly) == mart_checksums(full)
+        with weekly.connect() as conn:
+            months = conn.execute(
+                """
+                select max(cohort_month + months_since_first_order * interval '1 month')::date
+                from marts.cohort_retention
+                """
+            ).fetchone()[0]
+        assert months == dt.date(2026, 11, 1)
+    finally:
+        drop_database(postgres_admin, weekly)
+        drop_database(postgres_admin, full)
+
+
 def test_a_rerun_and_a_backfill_equal_full_builds(built_warehouse, postgres_admin, tmp_path):
     full, _ = built_warehouse
     weekly = create_database(postgres_admin, "rerun")

@@ -177,3 +177,34 @@
         select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- The first activity month cohort_retention computes, as a date literal: on a weekly
+    run, the last month already built (it may have grown since) or the month of the
+    reported week's first day if that is earlier (a rerun, a backfill); on a full build,
+    the beginning of time. -#}
+{% macro cohort_months_start() -%}
+    {%- set start = none -%}
+    {%- if is_incremental() and execute -%}
+        {%- set last_month = run_query(
+            'select max((cohort_month + months_since_first_order * interval \'1 month\')::date)'
+            ~ ' as last_month from ' ~ this
+        ).columns[0].values()[0] -%}
+        {%- set week_start = modules.datetime.date.fromisoformat(var('as_of_date') | string)
+            - modules.datetime.timedelta(days=7) -%}
+        {%- set start = week_start.replace(day=1) -%}
+        {%- if last_month is not none and last_month < start -%}
+            {%- set start = last_month -%}
+        {%- endif -%}
+    {%- endif -%}
+    date '{{ start or "0001-01-01" }}'
+{%- endmacro %}
+
+{#- Pre-hook of cohort_retention: forget the activity months the run computes again. -#}
+{% macro forget_cohort_months_from_start() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where cohort_month + months_since_first_order * interval '1 month' >= {{ cohort_months_start() }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}

@@ -1,9 +1,25 @@
 -- Monthly first-order cohorts: the share of each cohort that bought (a completed order)
 -- in each month since its first order, up to the as-of date.
+-- Incremental: a weekly run computes the activity months from the last one built (the
+-- current month, which the new days fill further) and keeps the earlier ones; a
+-- cohort's size is known once its first month is over.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ forget_cohort_months_from_start() }}",
+    )
+}}
+
+{%- set start = cohort_months_start() %}
+
 with
 
+-- the purchase days of the months computed (by index on a weekly run)
 purchase_days as (
     select * from {{ ref('int_purchase_days_sequenced') }}
+    where purchase_date >= {{ start }}
 ),
 
 -- a customer's first purchase day in a month (the day before it, if any, is in an earlier
@@ -30,13 +46,22 @@ cohort_activity as (
     group by 1, 2
 ),
 
--- everyone in a cohort bought in its first month
+-- everyone in a cohort bought in its first month; the sizes of the cohorts before the
+-- months computed are kept
 cohort_sizes as (
     select
         cohort_month,
         active_customers as cohort_size
     from cohort_activity
     where months_since_first_order = 0
+    {%- if is_incremental() %}
+        union all
+        select
+            cohort_month,
+            cohort_size
+        from {{ this }}
+        where months_since_first_order = 0 and cohort_month < {{ start }}
+    {%- endif %}
 ),
 
 cohort_grid as (
@@ -46,7 +71,14 @@ cohort_grid as (
         month_offset as months_since_first_order
     from cohort_sizes
     cross join lateral generate_series(
-        0,
+        -- the first month computed, or the cohort's first
+        greatest(
+            0,
+            (
+                (extract(year from {{ start }}) - extract(year from cohort_sizes.cohort_month)) * 12
+                + extract(month from {{ start }}) - extract(month from cohort_sizes.cohort_month)
+            )::integer
+        ),
         (
             (extract(year from {{ as_of_date() }} - 1) - extract(year from cohort_sizes.cohort_month)) * 12
             + extract(month from {{ as_of_date() }} - 1) - extract(month from cohort_sizes.cohort_month)
