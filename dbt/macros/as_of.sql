@@ -7,6 +7,19 @@
     cast('{{ value or "1970-01-01" }}' as date)
 {%- endmacro %}
 
+{#- The reporting date D as a Python date, for macros that work out dates while compiling. -#}
+{% macro as_of_day() -%}
+    {{ return(modules.datetime.date.fromisoformat(var('as_of_date') | string)) }}
+{%- endmacro %}
+
+{#- Whole calendar months from the month of `earlier` to the month of `later` (SQL dates). -#}
+{% macro months_between(later, earlier) -%}
+    (
+        (extract(year from {{ later }}) - extract(year from {{ earlier }})) * 12
+        + extract(month from {{ later }}) - extract(month from {{ earlier }})
+    )::integer
+{%- endmacro %}
+
 {% macro churn_window_days() -%}
     {{ var('churn_window_days') | int }}
 {%- endmacro %}

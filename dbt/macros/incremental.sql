@@ -11,8 +11,7 @@
         {%- set last_day = run_query(
             'select max(' ~ date_column ~ ') as last_day from ' ~ this
         ).columns[0].values()[0] -%}
-        {%- set week_start = modules.datetime.date.fromisoformat(var('as_of_date') | string)
-            - modules.datetime.timedelta(days=7) -%}
+        {%- set week_start = as_of_day() - modules.datetime.timedelta(days=7) -%}
         {%- if last_day is not none and last_day + modules.datetime.timedelta(days=1) < week_start -%}
             {%- set week_start = last_day + modules.datetime.timedelta(days=1) -%}
         {%- endif -%}
@@ -159,8 +158,7 @@
         {%- set counted_until = run_query(
             'select max(counted_until) as counted_until from ' ~ this
         ).columns[0].values()[0] -%}
-        {%- set as_of = modules.datetime.date.fromisoformat(var('as_of_date') | string) -%}
-        {%- if counted_until is not none and counted_until >= as_of -%}
+        {%- if counted_until is not none and counted_until >= as_of_day() -%}
             {%- set counted_until = none -%}
         {%- endif -%}
     {%- endif -%}
@@ -189,8 +187,7 @@
             'select max((cohort_month + months_since_first_order * interval \'1 month\')::date)'
             ~ ' as last_month from ' ~ this
         ).columns[0].values()[0] -%}
-        {%- set week_start = modules.datetime.date.fromisoformat(var('as_of_date') | string)
-            - modules.datetime.timedelta(days=7) -%}
+        {%- set week_start = as_of_day() - modules.datetime.timedelta(days=7) -%}
         {%- set start = week_start.replace(day=1) -%}
         {%- if last_month is not none and last_month < start -%}
             {%- set start = last_month -%}

@@ -74,19 +74,20 @@ first_week as (
 -- before it, by index; who ever bought, from the customer totals) instead of every change
 baseline as (
     {% if is_incremental() %}
+        {%- set weeks_start = weeks_to_build_start() %}
         select
             (
                 select count(distinct purchase_days.customer_id)
                 from {{ ref('int_purchase_days_sequenced') }} as purchase_days
                 where
                     purchase_days.purchase_date
-                    >= {{ weeks_to_build_start() }} - {{ churn_window_days() }}
-                    and purchase_days.purchase_date < {{ weeks_to_build_start() }}
+                    >= {{ weeks_start }} - {{ churn_window_days() }}
+                    and purchase_days.purchase_date < {{ weeks_start }}
             ) as active,
             (
                 select count(*)
                 from {{ ref('int_customer_order_totals') }} as totals
-                where totals.first_order_date < {{ weeks_to_build_start() }}
+                where totals.first_order_date < {{ weeks_start }}
             ) as ever_purchased
     {% else %}
         select

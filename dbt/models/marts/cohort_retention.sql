@@ -37,10 +37,7 @@ active_months as (
 cohort_activity as (
     select
         cohort_month,
-        (
-            (extract(year from activity_month) - extract(year from cohort_month)) * 12
-            + extract(month from activity_month) - extract(month from cohort_month)
-        )::integer as months_since_first_order,
+        {{ months_between('activity_month', 'cohort_month') }} as months_since_first_order,
         count(*) as active_customers
     from active_months
     group by 1, 2
@@ -74,15 +71,9 @@ cohort_grid as (
         -- the first month computed, or the cohort's first
         greatest(
             0,
-            (
-                (extract(year from {{ start }}) - extract(year from cohort_sizes.cohort_month)) * 12
-                + extract(month from {{ start }}) - extract(month from cohort_sizes.cohort_month)
-            )::integer
+            {{ months_between(start, 'cohort_sizes.cohort_month') }}
         ),
-        (
-            (extract(year from {{ as_of_date() }} - 1) - extract(year from cohort_sizes.cohort_month)) * 12
-            + extract(month from {{ as_of_date() }} - 1) - extract(month from cohort_sizes.cohort_month)
-        )::integer
+        {{ months_between(as_of_date() ~ ' - 1', 'cohort_sizes.cohort_month') }}
     ) as month_offset
 ),
 
