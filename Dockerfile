@@ -26,19 +26,19 @@ COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode --no-cache
 
 COPY . .
-# Installs the project itself (flows, blocks) into the venv; dependencies are already there.
+# Installs the project itself (churn, flows, blocks) into the venv; dependencies are there.
 RUN uv sync --frozen --no-dev --compile-bytecode --no-cache
 
-# dbt's manifest at build time, so runs start without a full parse. profiles.yml reads
-# only env_var() with defaults, so parsing needs no database and no credential.
-RUN dbt parse --project-dir dbt --profiles-dir dbt \
-    && rm -rf dbt/logs
+# dbt's parse at build time, kept where runs look for it (under CHURN_DATA_DIR), so runs
+# start without a full parse. profiles.yml reads only env_var() with defaults, so parsing
+# needs no database and no credential.
+RUN python -m churn.build parse
 
-# Runs as an unprivileged user. It owns dbt/ (target/ and logs/ are written at run time),
-# the data folder and the project folder itself (so run outputs such as reports/ can be
-# created), but not the code files, which stay root's and read-only to it.
+# Runs as an unprivileged user. It owns the data folder (dbt's run folders, generated
+# files) and the project folder itself (so run outputs such as reports/ can be created),
+# but not the code files, which stay root's and read-only to it.
 RUN useradd --create-home --uid 10001 --home-dir /home/churn churn \
     && mkdir -p /tmp/churn-data \
     && chown churn:churn /opt/churn \
-    && chown -R churn:churn /opt/churn/dbt /tmp/churn-data
+    && chown -R churn:churn /tmp/churn-data
 USER churn

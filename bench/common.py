@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from flows.warehouse import Warehouse, warehouse_from_url
+from churn.warehouse.connection import Warehouse, parse_warehouse_url
 
 BENCH_ROOT = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_ROOT / "results"
@@ -28,7 +28,7 @@ def server_url() -> str:
 @contextlib.contextmanager
 def bench_database(url: str, label: str) -> Iterator[Warehouse]:
     """A fresh database named bench_<label>_<random>, dropped afterwards whatever happens."""
-    admin = dataclasses.replace(warehouse_from_url(url, origin="bench"), database="postgres")
+    admin = dataclasses.replace(parse_warehouse_url(url, origin="bench"), database="postgres")
     name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
     with admin.connect(autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
@@ -42,7 +42,7 @@ def bench_database(url: str, label: str) -> Iterator[Warehouse]:
 def machine_description(url: str) -> list[str]:
     """One line each: processors, memory, Python, PostgreSQL, and how busy the machine is."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    admin = dataclasses.replace(warehouse_from_url(url, origin="bench"), database="postgres")
+    admin = dataclasses.replace(parse_warehouse_url(url, origin="bench"), database="postgres")
     with admin.connect(autocommit=True) as conn:
         postgres = conn.execute("show server_version").fetchone()[0]
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())

@@ -56,8 +56,8 @@ from bench.common import (
     run_child,
     server_url,
 )
-from flows.parameters import DEFAULT_CHURN_WINDOW_DAYS
-from flows.warehouse import Warehouse, warehouse_from_url
+from churn.settings import RunParameters
+from churn.warehouse.connection import Warehouse, parse_warehouse_url
 
 AS_OF = dt.date(2026, 11, 23)
 HISTORY_DAYS = 365
@@ -72,15 +72,11 @@ RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
 
 def measure_ours(customers: int, database: str, directory: Path, mode: str) -> dict:
     """Generate, write and land a shop on an empty database; runs inside the child process."""
-    from flows.generation import (
-        land_files,
-        plan_generation,
-        write_activity_files,
-        write_and_land_activity,
-    )
+    from churn.simulation.landing import land_files, write_activity_files, write_and_land_activity
+    from churn.simulation.plan import plan_generation
 
     # Credentials come from the environment (BENCH_DATABASE_URL), never the command line.
-    server = warehouse_from_url(server_url(), origin="bench")
+    server = parse_warehouse_url(server_url(), origin="bench")
     warehouse = dataclasses.replace(server, database=database)
     plan = plan_generation(
         None,
@@ -203,7 +199,7 @@ def churn_rule_accuracy(warehouse: Warehouse, as_of: dt.date) -> tuple[float, fl
     """Precision and recall of "churned at D" against "dropped out before D"."""
     with warehouse.connect() as conn:
         hits, ruled, dropped = conn.execute(
-            CHURN_ACCURACY_SQL, {"as_of": as_of, "window": DEFAULT_CHURN_WINDOW_DAYS}
+            CHURN_ACCURACY_SQL, {"as_of": as_of, "window": RunParameters().churn_window_days}
         ).fetchone()
     return hits / max(ruled, 1), hits / max(dropped, 1)
 
@@ -526,7 +522,8 @@ def render(
         f"- peak RSS: ru_maxrss of a fresh process doing only that; importing the generation "
         f"module (Prefect included) alone peaks at {_mib(import_peak)}.",
         f"- churn precision / recall: the rule 'last completed order before D older than "
-        f"{DEFAULT_CHURN_WINDOW_DAYS} days' against the simulation's true dropout before D, "
+        f"{RunParameters().churn_window_days} days' against the simulation's true dropout "
+        "before D, "
         "among customers with a completed order before D (D = the as-of date).",
     ]
     if naive is not None:

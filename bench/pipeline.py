@@ -63,8 +63,8 @@ from bench.common import (
     markdown_table,
     server_url,
 )
-from flows.parameters import DEFAULT_CHURN_WINDOW_DAYS
-from flows.warehouse import Warehouse, warehouse_from_url
+from churn.settings import RunParameters
+from churn.warehouse.connection import Warehouse, parse_warehouse_url
 
 PROJECT_ROOT = BENCH_ROOT.parent
 DBT_PROJECT = PROJECT_ROOT / "dbt"
@@ -74,7 +74,7 @@ HISTORY_DAYS = 365
 PRODUCTS = 500
 SEED = 42
 LOCALE = "en_US"
-WINDOW = DEFAULT_CHURN_WINDOW_DAYS
+WINDOW = RunParameters().churn_window_days
 E2E_CUSTOMERS = 10_000
 RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
 # Label of the scale point -> customers signing up over 365 days (about 10 orders each).
@@ -118,7 +118,7 @@ def child_parse(options: Mapping[str, Any]) -> dict[str, Any]:
     """`dbt parse` of a copy of the project: full (--no-partial-parse) or partial."""
     from dbt.cli.main import dbtRunner
 
-    from flows.dbt_build import dbt_vars
+    from churn.build.commands import dbt_vars
 
     project = str(options["project"])
     args = ["parse", "--quiet", "--project-dir", project, "--profiles-dir", project]
@@ -168,10 +168,12 @@ def child_e2e(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def child_land(options: Mapping[str, Any]) -> dict[str, Any]:
     """Plan and land what the generation flow would for `as_of` (history or next week)."""
-    from flows.generation import plan_generation, write_and_land_activity
-    from flows.warehouse import landing_transaction, read_landed_state
+    from churn.simulation.landing import write_and_land_activity
+    from churn.simulation.plan import plan_generation
+    from churn.simulation.state import read_landed_state
+    from churn.warehouse.raw import landing_transaction
 
-    warehouse = warehouse_from_url(str(options["url"]), origin="bench")
+    warehouse = parse_warehouse_url(str(options["url"]), origin="bench")
     with landing_transaction(warehouse) as conn:
         state = read_landed_state(conn)
     plan = plan_generation(
@@ -204,15 +206,10 @@ def child_dbt(options: Mapping[str, Any]) -> dict[str, Any]:
     A full build runs with --full-refresh; an incremental one gets the checks window the
     subflow would give it after a build for `last_as_of`.
     """
-    from flows.dbt_build import (
-        LastBuild,
-        build_steps,
-        checks_window_start,
-        dbt_environment,
-        run_dbt_plainly,
-    )
+    from churn.build.commands import LastBuild, build_steps, checks_window_start
+    from churn.build.invocation import run_dbt
 
-    warehouse = warehouse_from_url(str(options["url"]), origin="bench")
+    warehouse = parse_warehouse_url(str(options["url"]), origin="bench")
     as_of = dt.date.fromisoformat(str(options["as_of"]))
     full_refresh = bool(options["full_refresh"])
     last_as_of = options.get("last_as_of")
@@ -224,9 +221,10 @@ def child_dbt(options: Mapping[str, Any]) -> dict[str, Any]:
     steps = build_steps(as_of, WINDOW, full_refresh=full_refresh, checks_from=checks_from)
     rows = []
     started = time.perf_counter()
-    with dbt_environment(warehouse.dbt_env()):
-        for _, args in steps:
-            rows += run_dbt_plainly(args, Path(str(options["project"])))
+    for step in steps:
+        rows += [
+            row.as_row() for row in run_dbt(warehouse, step.args, Path(str(options["project"])))
+        ]
     return {
         "seconds": time.perf_counter() - started,
         "nodes": len(rows),
@@ -248,40 +246,33 @@ def child_node_tasks(options: Mapping[str, Any]) -> dict[str, Any]:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
-    from flows.dbt_build import (
-        build_args,
-        dbt_environment,
-        run_dbt_plainly,
-        run_dbt_with_node_tasks,
-    )
+    from churn.build.commands import build_args
+    from churn.build.invocation import run_dbt, run_dbt_with_node_tasks
 
     spawned = float(options["spawned"])
-    warehouse = warehouse_from_url(str(options["url"]), origin="bench")
+    warehouse = parse_warehouse_url(str(options["url"]), origin="bench")
     project = Path(str(options["project"]))
     args = build_args(AS_OF, WINDOW)
 
     @task(name="dbt-build", cache_policy=NO_CACHE)
     def plain_build() -> int:
-        return len(run_dbt_plainly(args, project))
+        return len(run_dbt(warehouse, args, project))
 
     @flow(name=f"bench-dbt-{options['mode']}")
     def build() -> dict[str, float]:
         body_start = time.time() - spawned
         started = time.perf_counter()
-        with dbt_environment(warehouse.dbt_env()):
-            if options["mode"] == "tasks":
-                run_dbt_with_node_tasks(args, project)
-            else:
-                plain_build()
-        return {"body_start": body_start, "dbt": time.perf_counter() - started}
+        if options["mode"] == "tasks":
+            nodes = len(run_dbt_with_node_tasks(warehouse, args, project))
+        else:
+            nodes = plain_build()
+        return {"body_start": body_start, "dbt": time.perf_counter() - started, "nodes": nodes}
 
     timings = build()
-    results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         **timings,
         "total": time.time() - spawned,
-        "nodes": len(results),
         # CPU time of this process: what per-node tasks cost, less swayed by other load.
         "cpu": usage.ru_utime + usage.ru_stime,
     }
@@ -532,7 +523,7 @@ def run_ours_e2e(
     finally:
         # The embedded PostgreSQL outlives the run by design: stop it.
         subprocess.run(
-            [sys.executable, "-m", "flows.warehouse", "stop"],
+            [sys.executable, "-m", "churn.warehouse", "stop"],
             env=env,
             cwd=PROJECT_ROOT,
             capture_output=True,
@@ -947,8 +938,8 @@ def report_scale(report: Report, points: list[ScalePoint], skipped: list[str]) -
         "- generate + land: simulate, write CSV and COPY into `raw` in one transaction "
         "(write_and_land_activity, what the generation flow runs) on an empty database; "
         "rows/s counts rows landed in the five raw tables.",
-        "- dbt build: what the subflow runs, without Prefect tasks (flows.dbt_build.build_steps "
-        "through run_dbt_plainly: `dbt test` of the sources, then `dbt build` with "
+        "- dbt build: what the subflow runs, without Prefect tasks (the build_steps of "
+        "churn.build.commands through run_dbt: `dbt test` of the sources, then `dbt build` with "
         "--full-refresh; 2 threads) in a fresh process on a copy of dbt/; full pipeline = "
         "generate + land + dbt build (the report reads marts and adds about a second).",
         "- week: the generation code lands the next week (as-of + 7), then the same dbt "

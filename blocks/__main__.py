@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from blocks.registration import (
     TELEGRAM_BOT_TOKEN,
@@ -28,26 +27,18 @@ from blocks.registration import (
     build_warehouse_block,
     check_telegram_block,
     check_warehouse_block,
-    describe_error,
     read_environment,
     save_block,
     settings_from_values,
     validate_block_name,
 )
+from churn.redaction import describe_error
+from churn.settings.command_line import EXIT_BAD_INPUT, OneLineArgumentParser
 
 PROG = "python -m blocks"
 DEFAULT_ENV_FILE = Path(".env")
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line, like every other error here."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print `prog: error: message (see --help)` and exit 2."""
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _block_name(value: str) -> str:
@@ -98,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="save nothing: load both blocks and prove them (SELECT 1 on the warehouse, "
-        "getMe on the bot); exit 1 if either is wrong",
+        "getMe on the bot); exit 1 if either is wrong (no Telegram block is fine: reports "
+        "are then dry runs)",
     )
     return parser
 

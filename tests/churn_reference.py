@@ -1,4 +1,6 @@
-"""An independent computation of marts.churn_weekly from `raw`, straight from DESIGN.md.
+"""An independent computation of marts.churn_weekly from `raw`, straight from the rule.
+
+The churn rule is the one of docs/architecture.md.
 
 It evaluates every customer's status at every week boundary the slow, obvious way (last
 completed order before D), so it shares no logic with the dbt models it checks.
@@ -10,7 +12,7 @@ import datetime as dt
 
 import pandas as pd
 
-from flows.warehouse import Warehouse
+from churn.warehouse.connection import Warehouse
 
 
 def read_raw(warehouse: Warehouse) -> dict[str, pd.DataFrame]:

@@ -1,8 +1,12 @@
-"""Shared fixtures: a Prefect test server, a real PostgreSQL, fresh databases.
+"""Shared fixtures: a Prefect test server, a real PostgreSQL, fresh databases, blocks,
+and a fake Telegram Bot API server on 127.0.0.1.
 
 PostgreSQL comes from TEST_DATABASE_URL when it is set (CI points it at the machine's
 server); otherwise an embedded one (pgserver) is started for the session, so the suite
 passes on a machine with nothing installed.
+
+Runs never write into the source tree: the session points CHURN_DATA_DIR (generated
+files, dbt's run folders) and CHURN_REPORTS_DIR at a temporary folder.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import contextlib
-import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from flows.warehouse import Warehouse, warehouse_from_url
+from churn.settings.environment import temporary_environment
+from churn.settings.parameters import RunParameters
+from churn.warehouse.connection import Warehouse, parse_warehouse_url
 from tests.reliability import (
     AS_OF,
     FAST_DELIVERY_ENV,
@@ -31,10 +36,18 @@ from tests.reliability import (
     ReliabilityCase,
     block_names,
     clone_database,
-    environment,
     output_environment,
     run_pipeline,
 )
+from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_outputs_outside_the_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every run of the session writes its files under a temporary folder."""
+    folder = tmp_path_factory.mktemp("run-outputs")
+    with temporary_environment(output_environment(folder)):
+        yield folder
 
 
 @pytest.fixture(scope="session")
@@ -52,15 +65,13 @@ def postgres_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehou
     """A PostgreSQL server to create test databases on (its `postgres` database)."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        yield dataclasses.replace(
-            warehouse_from_url(url, origin="TEST_DATABASE_URL"), database="postgres"
-        )
+        yield parse_warehouse_url(url, origin="TEST_DATABASE_URL").with_database("postgres")
         return
-    from flows.warehouse import embedded_warehouse, stop_embedded
+    from churn.warehouse.embedded import embedded_warehouse, stop_embedded
 
     directory = tmp_path_factory.mktemp("embedded") / "pg"
     warehouse = embedded_warehouse(directory)
-    yield dataclasses.replace(warehouse, database="postgres")
+    yield warehouse.with_database("postgres")
     stop_embedded(directory)
 
 
@@ -68,7 +79,7 @@ def create_database(admin: Warehouse, label: str) -> Warehouse:
     name = f"churn_{label}_{uuid.uuid4().hex[:8]}"
     with admin.connect(autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    return dataclasses.replace(admin, database=name, origin=f"test database {name}")
+    return admin.with_database(name, origin=f"test database {name}")
 
 
 def drop_database(admin: Warehouse, warehouse: Warehouse) -> None:
@@ -91,31 +102,48 @@ def make_warehouse(postgres_admin: Warehouse) -> Iterator[Callable[[str], Wareho
         drop_database(postgres_admin, warehouse)
 
 
+@pytest.fixture
+def warehouse(make_warehouse: Callable[[str], Warehouse]) -> Warehouse:
+    """One empty database for one test, dropped afterwards."""
+    return make_warehouse("test")
+
+
 def save_warehouse_block(warehouse: Warehouse, name: str) -> None:
     """Register a SqlAlchemyConnector block pointing at the warehouse."""
-    from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
+    from churn.warehouse.blocks import connector_for
 
-    SqlAlchemyConnector(
-        connection_info=ConnectionComponents(
-            driver="postgresql+psycopg",
-            host=warehouse.host,
-            port=warehouse.port,
-            username=warehouse.user,
-            password=warehouse.password,
-            database=warehouse.database,
-        )
-    ).save(name, overwrite=True)
+    connector_for(warehouse).save(name, overwrite=True)
 
 
-def save_telegram_block(name: str, token: str, chat_id: str, base_url: str) -> None:
+def save_telegram_block(
+    name: str, base_url: str, token: str = DEFAULT_TOKEN, chat_id: str = DEFAULT_CHAT_ID
+) -> None:
+    """Register a TelegramBot block for a (fake) Bot API at `base_url`."""
     from blocks.telegram import TelegramBot
 
     TelegramBot(bot_token=token, chat_id=chat_id, api_base_url=base_url).save(name, overwrite=True)
 
 
+def register_blocks(
+    warehouse: Warehouse, server: FakeTelegramServer, label: str, token: str = DEFAULT_TOKEN
+) -> dict[str, str]:
+    """Blocks of fresh names for the warehouse and the fake chat; returns the names."""
+    names = block_names(label)
+    save_warehouse_block(warehouse, names["warehouse_block"])
+    save_telegram_block(names["telegram_block"], server.base_url, token=token)
+    return names
+
+
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def telegram_server() -> Iterator[FakeTelegramServer]:
+    """A fake Telegram Bot API on 127.0.0.1 with one valid token and one chat."""
+    with FakeTelegramServer() as server:
+        yield server
 
 
 # -- the reliability suite (tests/test_reliability_*.py) -------------------------------------
@@ -148,7 +176,7 @@ def reliability_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reliability_env(prefect_test_server: str, reliability_output: Path) -> Iterator[None]:
     """Flows run on the test server and write under a temporary folder; Telegram
     timeouts and backoffs are short."""
-    with environment({**output_environment(reliability_output), **FAST_DELIVERY_ENV}):
+    with temporary_environment({**output_environment(reliability_output), **FAST_DELIVERY_ENV}):
         yield
 
 
@@ -166,16 +194,11 @@ def reliability_template(
     warehouse = create_database(postgres_admin, "reliability_template")
     names = block_names("template")
     save_warehouse_block(warehouse, names["warehouse_block"])  # no Telegram block: dry run
-    with environment(output_environment(reliability_output)):
+    with temporary_environment(output_environment(reliability_output)):
         state = run_pipeline(names, AS_OF)
         assert state.is_completed(), state.message
         generate_shop_activity(
-            as_of=NEXT_WEEK,
-            customers=SHOP["customers"],
-            products=SHOP["products"],
-            history_days=SHOP["history_days"],
-            seed=SHOP["seed"],
-            warehouse_block=names["warehouse_block"],
+            RunParameters(as_of=NEXT_WEEK, warehouse_block=names["warehouse_block"], **SHOP)
         )
     yield warehouse
     drop_database(postgres_admin, warehouse)

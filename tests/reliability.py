@@ -11,20 +11,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
 
-from flows.warehouse import Warehouse
+from churn.warehouse.connection import Warehouse
 
 Kind = Literal["fault", "bad input"]
 Outcome = Literal["survived", "failed clearly", "rejected"]
@@ -36,7 +33,7 @@ NEXT_WEEK = AS_OF + dt.timedelta(days=7)
 SHOP: dict[str, Any] = dict(customers=400, products=40, history_days=120, seed=11)
 
 # Telegram requests time out after 3 s (not 10) and are retried after 0.1 s, 0.2 s, ...
-# (not 1 s, 2 s, ...), so a fault costs seconds; see flows/delivery.py.
+# (not 1 s, 2 s, ...), so a fault costs seconds; see churn/delivery/telegram.py.
 FAST_DELIVERY_ENV = {
     "CHURN_TELEGRAM_TIMEOUT_SECONDS": "3",
     "CHURN_TELEGRAM_BACKOFF_SECONDS": "0.1",
@@ -155,21 +152,6 @@ def execute(warehouse: Warehouse, sql: str, params: Any = None) -> int:
 # -- environment and blocks -------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for a while, then restore them."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def output_environment(directory: Path) -> dict[str, str]:
     """Runs write their CSV files and dry-run reports under `directory`, not the project."""
     return {
@@ -192,10 +174,11 @@ def block_names(label: str) -> dict[str, str]:
 
 def run_pipeline(names: dict[str, str], as_of: dt.date, **overrides: Any) -> Any:
     """The parent flow in this process, with the suite's shop; returns its final State."""
+    from churn.settings import RunParameters
     from flows.main import churn_pipeline
 
     parameters: dict[str, Any] = {**SHOP, "dbt_node_tasks": False, **names, **overrides}
-    return churn_pipeline(as_of=as_of, return_state=True, **parameters)
+    return churn_pipeline(RunParameters(as_of=as_of, **parameters), return_state=True)
 
 
 def state_error(state: Any) -> BaseException:

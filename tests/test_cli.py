@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from flows.main import parse_args
-from flows.warehouse import stop_embedded
+from churn.settings.command_line import parse_run_parameters
+from churn.warehouse.embedded import stop_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_help_lists_every_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        parse_args(["--help"])
+        parse_run_parameters(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in (
@@ -30,6 +30,8 @@ def test_help_lists_every_option(capsys):
         "--warehouse-block",
         "--telegram-block",
         "--no-generate",
+        "--dbt-node-tasks",
+        "--full-refresh",
         "--churn-window-days",
         "--resend",
     ):
@@ -53,10 +55,10 @@ def test_help_lists_every_option(capsys):
 )
 def test_out_of_range_values_get_a_one_line_error(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        parse_args(argv)
+        parse_run_parameters(argv)
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("error:")
+    assert error.count("\n") == 1 and error.startswith("python flows/main.py: error:")
     assert message in error
 
 
@@ -83,6 +85,7 @@ def adhoc_env(tmp_path, prefect_test_server):
     stop_embedded(tmp_path / "data" / "warehouse")
 
 
+@pytest.mark.slow
 def test_bad_input_stops_before_any_work(adhoc_env, tmp_path):
     result = run_cli(["--customers", "-3"], adhoc_env)
     assert result.returncode == 2
@@ -90,6 +93,7 @@ def test_bad_input_stops_before_any_work(adhoc_env, tmp_path):
     assert not (tmp_path / "data").exists(), "nothing was started or written"
 
 
+@pytest.mark.slow
 def test_two_ad_hoc_runs_reuse_the_embedded_warehouse_and_write_the_same_report(
     adhoc_env, tmp_path
 ):

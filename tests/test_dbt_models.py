@@ -8,18 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from flows.dbt_build import (
+from churn.build.commands import build_args, dbt_vars, raw_check_args
+from churn.build.invocation import (
     DbtBuildFailed,
-    build_args,
-    dbt_environment,
-    raw_check_args,
-    run_dbt_plainly,
+    NodeResult,
+    invocation_folder,
+    location_args,
+    run_dbt,
 )
-from flows.generation import land_files, plan_generation, write_activity_files
-from flows.warehouse import Warehouse
+from churn.settings.environment import temporary_environment
+from churn.settings.paths import DBT_PROJECT_DIR
+from churn.simulation.landing import land_files, write_activity_files
+from churn.simulation.plan import plan_generation
+from churn.warehouse.connection import Warehouse
 
 from .churn_reference import churn_weekly_reference, cohort_retention_reference, read_raw
 from .conftest import create_database, drop_database
+
+pytestmark = pytest.mark.slow
 
 AS_OF = dt.date(2026, 11, 23)
 
@@ -32,9 +38,8 @@ def land_shop(warehouse: Warehouse, directory: Path, **shop) -> None:
     land_files(warehouse, plan, directory)
 
 
-def dbt_build(warehouse: Warehouse, as_of: dt.date = AS_OF) -> list[dict]:
-    with dbt_environment(warehouse.dbt_env()):
-        return run_dbt_plainly(build_args(as_of, 90))
+def dbt_build(warehouse: Warehouse, as_of: dt.date = AS_OF) -> list[NodeResult]:
+    return run_dbt(warehouse, build_args(as_of, 90))
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +60,9 @@ def read_mart(warehouse: Warehouse, table: str) -> list[dict]:
 
 def test_dbt_build_passes_every_model_and_test(built_warehouse):
     _, results = built_warehouse
-    statuses = {row["status"] for row in results}
+    statuses = {row.status for row in results}
     assert statuses <= {"success", "pass", "no-op"}, statuses
-    kinds = {row["type"] for row in results}
+    kinds = {row.type for row in results}
     assert {"model", "test", "unit_test"} <= kinds
 
 
@@ -137,18 +142,13 @@ def test_weekly_order_figures_match_the_orders_mart(built_warehouse):
     assert kpi[3] == previous
 
 
-def test_a_duplicate_order_id_fails_the_build_naming_the_test(postgres_admin, tmp_path):
-    warehouse = create_database(postgres_admin, "broken")
-    try:
-        land_shop(warehouse, tmp_path, customers=200, history_days=60)
-        with warehouse.connect() as conn:
-            conn.execute(
-                "insert into raw.orders select * from raw.orders order by order_id limit 1"
-            )
-        with pytest.raises(DbtBuildFailed, match="unique_shop_orders_order_id"):
-            dbt_build(warehouse)
-    finally:
-        drop_database(postgres_admin, warehouse)
+def test_a_duplicate_order_id_fails_the_build_naming_the_test(make_warehouse, tmp_path):
+    warehouse = make_warehouse("broken")
+    land_shop(warehouse, tmp_path, customers=200, history_days=60)
+    with warehouse.connect() as conn:
+        conn.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
+    with pytest.raises(DbtBuildFailed, match="unique_shop_orders_order_id"):
+        dbt_build(warehouse)
 
 
 BUILT_TABLES = (
@@ -183,160 +183,135 @@ def mart_checksums(warehouse: Warehouse) -> dict[str, tuple[int, str]]:
     return sums
 
 
-def test_a_weekly_incremental_run_equals_a_full_build(built_warehouse, postgres_admin, tmp_path):
+def test_a_weekly_incremental_run_equals_a_full_build(built_warehouse, make_warehouse, tmp_path):
     full, _ = built_warehouse
-    weekly = create_database(postgres_admin, "weekly")
-    try:
-        land_shop(weekly, tmp_path)
-        dbt_build(weekly, AS_OF - dt.timedelta(days=7))
-        results = dbt_build(weekly, AS_OF)
-        # the weekly run inserted one new week into the weekly marts, not the history
-        with weekly.connect() as conn:
-            built_at = conn.execute("select count(*) from marts.churn_weekly").fetchone()[0]
-        assert built_at == len(read_mart(full, "churn_weekly"))
-        messages = {row["node"]: row["message"] for row in results}
-        assert messages["churn_weekly"] == "INSERT 0 1"
-        assert messages["kpi_weekly"] == "INSERT 0 1"
-        assert mart_checksums(weekly) == mart_checksums(full)
-    finally:
-        drop_database(postgres_admin, weekly)
+    weekly = make_warehouse("weekly")
+    land_shop(weekly, tmp_path)
+    dbt_build(weekly, AS_OF - dt.timedelta(days=7))
+    results = dbt_build(weekly, AS_OF)
+    # the weekly run inserted one new week into the weekly marts, not the history
+    with weekly.connect() as conn:
+        built_at = conn.execute("select count(*) from marts.churn_weekly").fetchone()[0]
+    assert built_at == len(read_mart(full, "churn_weekly"))
+    messages = {row.node: row.message for row in results}
+    assert messages["churn_weekly"] == "INSERT 0 1"
+    assert messages["kpi_weekly"] == "INSERT 0 1"
+    assert mart_checksums(weekly) == mart_checksums(full)
 
 
-def test_a_weekly_run_counts_on_the_customer_totals(postgres_admin, tmp_path):
+def test_a_weekly_run_counts_on_the_customer_totals(make_warehouse, tmp_path):
     """Over a year of history: the new orders are added, the days leaving the last 365
     days move out of that revenue, and the customers without either keep their row."""
-    weekly = create_database(postgres_admin, "totals_weekly")
-    full = create_database(postgres_admin, "totals_full")
+    weekly = make_warehouse("totals_weekly")
+    full = make_warehouse("totals_full")
     week_start = AS_OF - dt.timedelta(days=7)
     shop = dict(customers=150, history_days=400)
-    try:
-        land_shop(weekly, tmp_path / "weekly", **shop)
-        land_shop(full, tmp_path / "full", **shop)
-        dbt_build(weekly, week_start)
-        dbt_build(weekly, AS_OF)
-        dbt_build(full, AS_OF)
-        assert mart_checksums(weekly) == mart_checksums(full)
-        with weekly.connect() as conn:
-            kept, rewritten = conn.execute(
-                """
-                select count(*) filter (where counted_until = %(week_start)s),
-                    count(*) filter (where counted_until = %(as_of)s)
-                from intermediate.int_customer_order_totals
-                """,
-                {"week_start": week_start, "as_of": AS_OF},
-            ).fetchone()
-            # completed revenue that left the last 365 days during the week
-            left = conn.execute(
-                """
-                select count(*) from intermediate.int_orders_priced
-                where is_completed and order_date >= %s and order_date < %s
-                """,
-                (week_start - dt.timedelta(days=365), AS_OF - dt.timedelta(days=365)),
-            ).fetchone()[0]
-        assert kept > 0 and rewritten > 0
-        assert left > 0
-    finally:
-        drop_database(postgres_admin, weekly)
-        drop_database(postgres_admin, full)
+    land_shop(weekly, tmp_path / "weekly", **shop)
+    land_shop(full, tmp_path / "full", **shop)
+    dbt_build(weekly, week_start)
+    dbt_build(weekly, AS_OF)
+    dbt_build(full, AS_OF)
+    assert mart_checksums(weekly) == mart_checksums(full)
+    with weekly.connect() as conn:
+        kept, rewritten = conn.execute(
+            """
+            select count(*) filter (where counted_until = %(week_start)s),
+                count(*) filter (where counted_until = %(as_of)s)
+            from intermediate.int_customer_order_totals
+            """,
+            {"week_start": week_start, "as_of": AS_OF},
+        ).fetchone()
+        # completed revenue that left the last 365 days during the week
+        left = conn.execute(
+            """
+            select count(*) from intermediate.int_orders_priced
+            where is_completed and order_date >= %s and order_date < %s
+            """,
+            (week_start - dt.timedelta(days=365), AS_OF - dt.timedelta(days=365)),
+        ).fetchone()[0]
+    assert kept > 0 and rewritten > 0
+    assert left > 0
 
 
-def test_weekly_runs_across_a_months_end_equal_a_full_build(postgres_admin, tmp_path):
+def test_weekly_runs_across_a_months_end_equal_a_full_build(make_warehouse, tmp_path):
     """Two weeks at once, [Oct 27, Nov 10): days added to October's cohort figures,
     though the reported week lies in November."""
     as_of = dt.date(2026, 11, 10)
-    weekly = create_database(postgres_admin, "month_weekly")
-    full = create_database(postgres_admin, "month_full")
-    try:
-        land_shop(weekly, tmp_path / "weekly", customers=200, history_days=120)
-        land_shop(full, tmp_path / "full", customers=200, history_days=120)
-        dbt_build(weekly, as_of - dt.timedelta(days=14))
-        dbt_build(weekly, as_of)
-        dbt_build(full, as_of)
-        assert mart_checksums(weekly) == mart_checksums(full)
-        with weekly.connect() as conn:
-            months = conn.execute(
-                """
-                select max(cohort_month + months_since_first_order * interval '1 month')::date
-                from marts.cohort_retention
-                """
-            ).fetchone()[0]
-        assert months == dt.date(2026, 11, 1)
-    finally:
-        drop_database(postgres_admin, weekly)
-        drop_database(postgres_admin, full)
+    weekly = make_warehouse("month_weekly")
+    full = make_warehouse("month_full")
+    land_shop(weekly, tmp_path / "weekly", customers=200, history_days=120)
+    land_shop(full, tmp_path / "full", customers=200, history_days=120)
+    dbt_build(weekly, as_of - dt.timedelta(days=14))
+    dbt_build(weekly, as_of)
+    dbt_build(full, as_of)
+    assert mart_checksums(weekly) == mart_checksums(full)
+    with weekly.connect() as conn:
+        months = conn.execute(
+            """
+            select max(cohort_month + months_since_first_order * interval '1 month')::date
+            from marts.cohort_retention
+            """
+        ).fetchone()[0]
+    assert months == dt.date(2026, 11, 1)
 
 
-def test_a_rerun_and_a_backfill_equal_full_builds(built_warehouse, postgres_admin, tmp_path):
+def test_a_rerun_and_a_backfill_equal_full_builds(built_warehouse, make_warehouse, tmp_path):
     full, _ = built_warehouse
-    weekly = create_database(postgres_admin, "rerun")
-    earlier = create_database(postgres_admin, "earlier")
+    weekly = make_warehouse("rerun")
+    earlier = make_warehouse("earlier")
     backfill_as_of = AS_OF - dt.timedelta(days=21)
-    try:
-        land_shop(weekly, tmp_path / "weekly")
-        land_shop(earlier, tmp_path / "earlier")
-        dbt_build(weekly, AS_OF - dt.timedelta(days=14))
-        dbt_build(weekly, AS_OF)  # two weeks at once (a week was skipped)
-        results = dbt_build(weekly, AS_OF)  # the same week again
-        messages = {row["node"]: row["message"] for row in results}
-        assert messages["churn_weekly"] == "INSERT 0 1"
-        assert mart_checksums(weekly) == mart_checksums(full)
-        # Back to an earlier week without --full-refresh: the same tables as a full build.
-        dbt_build(weekly, backfill_as_of)
-        dbt_build(earlier, backfill_as_of)
-        assert mart_checksums(weekly) == mart_checksums(earlier)
-    finally:
-        drop_database(postgres_admin, weekly)
-        drop_database(postgres_admin, earlier)
+    land_shop(weekly, tmp_path / "weekly")
+    land_shop(earlier, tmp_path / "earlier")
+    dbt_build(weekly, AS_OF - dt.timedelta(days=14))
+    dbt_build(weekly, AS_OF)  # two weeks at once (a week was skipped)
+    results = dbt_build(weekly, AS_OF)  # the same week again
+    messages = {row.node: row.message for row in results}
+    assert messages["churn_weekly"] == "INSERT 0 1"
+    assert mart_checksums(weekly) == mart_checksums(full)
+    # Back to an earlier week without --full-refresh: the same tables as a full build.
+    dbt_build(weekly, backfill_as_of)
+    dbt_build(earlier, backfill_as_of)
+    assert mart_checksums(weekly) == mart_checksums(earlier)
 
 
-def test_the_checks_window_reads_the_new_rows_only(postgres_admin, tmp_path):
+def test_the_checks_window_reads_the_new_rows_only(make_warehouse, tmp_path):
     """A weekly run does not test the history again; a full build tests every row."""
-    warehouse = create_database(postgres_admin, "window")
+    warehouse = make_warehouse("window")
     week_start = AS_OF - dt.timedelta(days=7)
-    try:
-        land_shop(warehouse, tmp_path, customers=200, history_days=60)
-        with warehouse.connect() as conn:
-            # an old order line with no quantity: a defect the last full build would have caught
-            conn.execute(
-                """
-                update raw.order_items set quantity = null
-                where order_id = (select min(order_id) from raw.orders where order_date < %s)
-                """,
-                (week_start - dt.timedelta(days=14),),
-            )
-        with dbt_environment(warehouse.dbt_env()):
-            window_rows = run_dbt_plainly(raw_check_args(AS_OF, 90, checks_from=week_start))
-            assert {row["status"] for row in window_rows} == {"pass"}
-            with pytest.raises(DbtBuildFailed, match="source_not_null_shop_order_items_quantity"):
-                run_dbt_plainly(raw_check_args(AS_OF, 90))
-        with warehouse.connect() as conn:
-            # a new order taking an old order's id: the window's unique test reads every
-            # row sharing a key with the new rows, so it still fails
-            conn.execute(
-                """
-                update raw.orders set order_id = (select min(order_id) from raw.orders)
-                where order_id = (select min(order_id) from raw.orders where order_date >= %s)
-                """,
-                (week_start,),
-            )
-        with (
-            dbt_environment(warehouse.dbt_env()),
-            pytest.raises(DbtBuildFailed, match="source_unique_shop_orders_order_id"),
-        ):
-            run_dbt_plainly(raw_check_args(AS_OF, 90, checks_from=week_start))
-    finally:
-        drop_database(postgres_admin, warehouse)
+    land_shop(warehouse, tmp_path, customers=200, history_days=60)
+    with warehouse.connect() as conn:
+        # an old order line with no quantity: a defect the last full build would have caught
+        conn.execute(
+            """
+            update raw.order_items set quantity = null
+            where order_id = (select min(order_id) from raw.orders where order_date < %s)
+            """,
+            (week_start - dt.timedelta(days=14),),
+        )
+    window_rows = run_dbt(warehouse, raw_check_args(AS_OF, 90, checks_from=week_start))
+    assert {row.status for row in window_rows} == {"pass"}
+    with pytest.raises(DbtBuildFailed, match="source_not_null_shop_order_items_quantity"):
+        run_dbt(warehouse, raw_check_args(AS_OF, 90))
+    with warehouse.connect() as conn:
+        # a new order taking an old order's id: the window's unique test reads every
+        # row sharing a key with the new rows, so it still fails
+        conn.execute(
+            """
+            update raw.orders set order_id = (select min(order_id) from raw.orders)
+            where order_id = (select min(order_id) from raw.orders where order_date >= %s)
+            """,
+            (week_start,),
+        )
+    with pytest.raises(DbtBuildFailed, match="source_unique_shop_orders_order_id"):
+        run_dbt(warehouse, raw_check_args(AS_OF, 90, checks_from=week_start))
 
 
 def test_dbt_docs_generate_writes_the_catalog(built_warehouse):
+    """`dbt docs generate` works with the environment of a run, into a folder of its own."""
     from dbt.cli.main import dbtRunner
 
-    from flows.dbt_build import DBT_PROJECT_DIR, dbt_vars
-
     warehouse, _ = built_warehouse
-    catalog = DBT_PROJECT_DIR / "target" / "catalog.json"
-    catalog.unlink(missing_ok=True)
-    with dbt_environment(warehouse.dbt_env()):
+    with temporary_environment(warehouse.dbt_env()), invocation_folder() as target:
         result = dbtRunner().invoke(
             [
                 "docs",
@@ -344,11 +319,10 @@ def test_dbt_docs_generate_writes_the_catalog(built_warehouse):
                 "--quiet",
                 "--vars",
                 dbt_vars(AS_OF, 90),
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
+                *location_args(target),
             ]
         )
-    assert result.success
-    assert "model.churn.churn_weekly" in catalog.read_text()
+        assert result.success
+        assert "model.churn.churn_weekly" in (target / "catalog.json").read_text()
+    for folder in ("target", "logs"):
+        assert not (DBT_PROJECT_DIR / folder).exists(), "nothing is written into the source tree"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import subprocess
 import sys
 import time
@@ -30,10 +31,12 @@ import pytest
 import yaml
 from prefect.client.schemas.objects import FlowRun
 
-from flows.warehouse import Warehouse
+from churn.warehouse.connection import Warehouse
 from tests.conftest import create_database, drop_database
 from tests.prefect_server import quiet_env, running_prefect_server, stop_process_group
 from tests.telegram_fake import FakeTelegramServer
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW_NAME = "weekly-churn-report"
@@ -298,11 +301,14 @@ def test_deploy_records_the_weekly_schedule_one_run_at_a_time_and_the_declared_p
 def test_a_deployment_run_on_a_process_worker_sends_the_report_and_a_concurrent_run_is_cancelled(
     deployed: Deployed,
 ) -> None:
-    params = {**SMALL_SHOP, "as_of": AS_OF.isoformat()}
+    # A run's `params` replace the deployment's whole: a backfill restates what it keeps.
+    params = {
+        "params": {**declared_parameters()["params"], **SMALL_SHOP, "as_of": AS_OF.isoformat()}
+    }
     created = run_command(
         prefect(
             "deployment", "run", f"{FLOW_NAME}/{DEPLOYMENT}",
-            *(arg for key, value in params.items() for arg in ("--param", f"{key}={value}")),
+            "--param", f"params={json.dumps(params['params'])}",
         ),
         cwd=deployed.worker_dir,
         api_url=deployed.api_url,
@@ -326,8 +332,8 @@ def test_a_deployment_run_on_a_process_worker_sends_the_report_and_a_concurrent_
     assert "concurrency limit" in (cancelled.state.message or "").lower()
     (completed,) = [run for run in runs if run.state_type.value == "COMPLETED"]
     # The overrides reached the run, the deployment's own parameters stayed in force.
-    assert completed.parameters["customers"] == SMALL_SHOP["customers"]
-    assert completed.parameters["locale"] == declared_parameters()["locale"]
+    assert completed.parameters["params"]["customers"] == SMALL_SHOP["customers"]
+    assert completed.parameters["params"]["locale"] == declared_parameters()["params"]["locale"]
 
     messages = deployed.telegram.messages
     methods = [message.method for message in messages]
@@ -356,9 +362,12 @@ def test_a_failing_deployment_run_sends_one_alert_without_secrets(deployed: Depl
         run = client.create_flow_run_from_deployment(
             deployed.deployment_id,
             parameters={
-                **SMALL_SHOP,
-                "as_of": AS_OF.isoformat(),
-                "warehouse_block": "no-such-block",
+                "params": {
+                    **declared_parameters()["params"],
+                    **SMALL_SHOP,
+                    "as_of": AS_OF.isoformat(),
+                    "warehouse_block": "no-such-block",
+                }
             },
         )
 

@@ -8,16 +8,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from flows.generation import (
-    GenerationError,
-    GenerationPlan,
-    LandingProgress,
-    land_files,
-    plan_generation,
-    write_activity_files,
-    write_and_land_activity,
-)
-from flows.warehouse import Warehouse, landing_transaction, read_landed_state
+from churn.simulation.landing import land_files, write_activity_files, write_and_land_activity
+from churn.simulation.plan import GenerationError, GenerationPlan, plan_generation
+from churn.simulation.state import read_landed_state
+from churn.warehouse.connection import Warehouse
+from churn.warehouse.progress import LandingProgress
+from churn.warehouse.raw import landing_transaction
 
 AS_OF = dt.date(2026, 11, 23)
 SHOP = dict(seed=5, customers=500, products=60, history_days=120, locale="en_US")

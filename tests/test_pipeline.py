@@ -3,38 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 
-from flows import ledger
+from churn.delivery import ledger
+from churn.report.formatting import format_int, format_money, format_percent
+from churn.settings import RunParameters
 from flows.main import churn_pipeline
-from flows.report import format_int, format_money, format_percent
-from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
+from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN
 
-from .conftest import save_telegram_block, save_warehouse_block
+from .conftest import register_blocks
+
+pytestmark = pytest.mark.slow
 
 AS_OF = dt.date(2026, 11, 23)
 SMALL_SHOP = dict(customers=600, products=50, history_days=150, seed=9)
 
 
 @pytest.fixture
-def telegram_server():
-    with FakeTelegramServer() as server:
-        yield server
-
-
-@pytest.fixture
-def blocks(prefect_test_server, make_warehouse, telegram_server):
+def blocks(prefect_test_server, warehouse, telegram_server):
     """A fresh warehouse and the fake chat, registered as blocks with unique names."""
-    suffix = uuid.uuid4().hex[:8]
-    warehouse = make_warehouse("pipeline")
-    names = {"warehouse_block": f"warehouse-{suffix}", "telegram_block": f"telegram-{suffix}"}
-    save_warehouse_block(warehouse, names["warehouse_block"])
-    save_telegram_block(
-        names["telegram_block"], DEFAULT_TOKEN, DEFAULT_CHAT_ID, telegram_server.base_url
-    )
-    return warehouse, names
+    return warehouse, register_blocks(warehouse, telegram_server, "pipeline")
+
+
+def run(names: dict[str, str], **values) -> str:
+    """The parent flow with the small shop, without per-node dbt tasks unless asked."""
+    values = {"dbt_node_tasks": False, **SMALL_SHOP, **names, **values}
+    return churn_pipeline(RunParameters(**values))
 
 
 def week_figures(warehouse) -> dict:
@@ -51,7 +46,7 @@ def week_figures(warehouse) -> dict:
 
 def test_the_report_arrives_once_with_the_marts_figures(blocks, telegram_server):
     warehouse, names = blocks
-    result = churn_pipeline(as_of=AS_OF, dbt_node_tasks=False, **SMALL_SHOP, **names)
+    result = run(names, as_of=AS_OF)
     assert result.startswith("telegram chat")
 
     sent = telegram_server.messages
@@ -72,23 +67,21 @@ def test_the_report_arrives_once_with_the_marts_figures(blocks, telegram_server)
     assert deliveries[0][2] == [message.message_id for message in sent]
 
     # A rerun of the same week sends nothing; --resend sends it again.
-    again = churn_pipeline(as_of=AS_OF, dbt_node_tasks=False, **SMALL_SHOP, **names)
+    again = run(names, as_of=AS_OF)
     assert again == "already sent"
     assert len(telegram_server.messages) == len(sent)
-    churn_pipeline(
-        as_of=AS_OF, generate=False, dbt_node_tasks=False, resend=True, **SMALL_SHOP, **names
-    )
+    run(names, as_of=AS_OF, generate=False, resend=True)
     assert len(telegram_server.messages) == 2 * len(sent)
 
 
 def test_a_failing_dbt_test_stops_the_run_before_the_report(blocks, telegram_server):
     warehouse, names = blocks
-    churn_pipeline(as_of=AS_OF - dt.timedelta(days=7), dbt_node_tasks=False, **SMALL_SHOP, **names)
+    run(names, as_of=AS_OF - dt.timedelta(days=7))
     delivered = len(telegram_server.messages)
     with warehouse.connect() as conn:
         conn.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
     with pytest.raises(Exception, match="unique_shop_orders_order_id"):
-        churn_pipeline(as_of=AS_OF, generate=False, dbt_node_tasks=False, **SMALL_SHOP, **names)
+        run(names, as_of=AS_OF, generate=False)
     # no report, and exactly one alert naming the failing step, with no secret in it
     new_messages = telegram_server.messages[delivered:]
     assert len(new_messages) == 1
@@ -105,7 +98,7 @@ def test_dbt_nodes_run_as_prefect_tasks_when_asked(blocks, telegram_server):
 
     _, names = blocks
     state = churn_pipeline(
-        as_of=AS_OF, dbt_node_tasks=True, return_state=True, **SMALL_SHOP, **names
+        RunParameters(as_of=AS_OF, dbt_node_tasks=True, **SMALL_SHOP, **names), return_state=True
     )
     assert state.is_completed()
     flow_run_id = state.state_details.flow_run_id

@@ -8,40 +8,33 @@ but exactly one failure alert, and leave every mart as it was and readable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from flows import ledger
-from flows.dbt_build import DbtBuildFailed
-from flows.warehouse import Warehouse
+from churn.build.invocation import DbtBuildFailed
+from churn.delivery import ledger
+from churn.warehouse.connection import Warehouse
 from tests.reliability import (
     AS_OF,
     NEXT_WEEK,
     Kind,
     ReliabilityCase,
-    block_names,
     execute,
     run_pipeline,
     state_error,
     table_fingerprints,
 )
-from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
+from tests.telegram_fake import FakeTelegramServer
 
-from .conftest import save_telegram_block, save_warehouse_block
+from .conftest import register_blocks
 
-pytestmark = pytest.mark.usefixtures("reliability_env")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reliability_env")]
 
 # check_defect(defect_sql, failing_check)
 CheckDefect = Callable[[str, str], None]
 # The first order of the week that is landed but not built yet: the defects go there.
 NEW_ORDER = "(select min(order_id) from raw.orders where order_date >= %(week_start)s)"
-
-
-@pytest.fixture
-def telegram_server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer() as server:
-        yield server
 
 
 def assert_defect_stops_the_run_at_the_dbt_build(
@@ -52,9 +45,7 @@ def assert_defect_stops_the_run_at_the_dbt_build(
     telegram: FakeTelegramServer,
     case: ReliabilityCase,
 ) -> None:
-    names = block_names("bad-data")
-    save_warehouse_block(warehouse, names["warehouse_block"])
-    save_telegram_block(names["telegram_block"], DEFAULT_TOKEN, DEFAULT_CHAT_ID, telegram.base_url)
+    names = register_blocks(warehouse, telegram, "bad-data")
     marts_before = table_fingerprints(warehouse, "marts")
     assert execute(warehouse, defect_sql.format(new_order=NEW_ORDER), {"week_start": AS_OF}) >= 1
 

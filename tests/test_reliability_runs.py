@@ -5,38 +5,31 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from flows import ledger
-from flows.warehouse import Warehouse
+from churn.delivery import ledger
+from churn.warehouse.connection import Warehouse
 from tests.reliability import (
     FAST_DELIVERY_ENV,
     NEXT_WEEK,
     SHOP,
     Kind,
     ReliabilityCase,
-    block_names,
     output_environment,
     run_pipeline,
     table_fingerprints,
 )
-from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
+from tests.telegram_fake import DEFAULT_CHAT_ID, FakeTelegramServer
 
-from .conftest import save_telegram_block, save_warehouse_block
+from .conftest import register_blocks
 
-pytestmark = pytest.mark.usefixtures("reliability_env")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reliability_env")]
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
-
-
-@pytest.fixture
-def telegram_server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -45,12 +38,7 @@ def warehouse_and_blocks(
 ) -> tuple[Warehouse, dict[str, str]]:
     """A copy of the template (NEXT_WEEK landed, not built) and blocks naming it and the fake."""
     warehouse = reliability_warehouse
-    names = block_names("runs")
-    save_warehouse_block(warehouse, names["warehouse_block"])
-    save_telegram_block(
-        names["telegram_block"], DEFAULT_TOKEN, DEFAULT_CHAT_ID, telegram_server.base_url
-    )
-    return warehouse, names
+    return warehouse, register_blocks(warehouse, telegram_server, "runs")
 
 
 def assert_one_delivery(warehouse: Warehouse, server: FakeTelegramServer) -> None:

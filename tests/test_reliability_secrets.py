@@ -19,23 +19,23 @@ from pathlib import Path
 
 import pytest
 
+from churn.settings import RunParameters
+from churn.warehouse.connection import Warehouse
 from flows.reporting import send_churn_report
-from flows.warehouse import Warehouse
 from tests.reliability import (
     NEXT_WEEK,
     Kind,
     ReliabilityCase,
-    block_names,
     execute,
     read_run_records,
     run_pipeline,
     state_error,
 )
-from tests.telegram_fake import DEFAULT_CHAT_ID, FakeTelegramServer
+from tests.telegram_fake import FakeTelegramServer
 
-from .conftest import save_telegram_block, save_warehouse_block
+from .conftest import register_blocks, save_telegram_block
 
-pytestmark = pytest.mark.usefixtures("reliability_env")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reliability_env")]
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPED_FOLDERS = {".venv", ".git"}
@@ -104,11 +104,9 @@ def test_no_secret_appears_in_output_logs_artifacts_alerts_errors_or_files(
 ) -> None:
     case = reliability("fault")
     warehouse = dataclasses.replace(reliability_warehouse, password=PASSWORD)
-    names = block_names("secrets")
-    save_warehouse_block(warehouse, names["warehouse_block"])
-    save_telegram_block(names["telegram_block"], TOKEN, DEFAULT_CHAT_ID, telegram_server.base_url)
+    names = register_blocks(warehouse, telegram_server, "secrets", token=TOKEN)
     wrong_token_block = f"{names['telegram_block']}-wrong"
-    save_telegram_block(wrong_token_block, WRONG_TOKEN, DEFAULT_CHAT_ID, telegram_server.base_url)
+    save_telegram_block(wrong_token_block, telegram_server.base_url, token=WRONG_TOKEN)
 
     good = run_pipeline(names, NEXT_WEEK)
     assert good.is_completed(), good.message
@@ -116,10 +114,12 @@ def test_no_secret_appears_in_output_logs_artifacts_alerts_errors_or_files(
     bad_row = run_pipeline(names, NEXT_WEEK, generate=False)
     bad_row_error = state_error(bad_row)
     wrong_token = send_churn_report(
-        as_of=NEXT_WEEK,
-        warehouse_block=names["warehouse_block"],
-        telegram_block=wrong_token_block,
-        resend=True,
+        RunParameters(
+            as_of=NEXT_WEEK,
+            warehouse_block=names["warehouse_block"],
+            telegram_block=wrong_token_block,
+            resend=True,
+        ),
         return_state=True,
     )
     wrong_token_error = state_error(wrong_token)

@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from flows import ledger
-from flows.delivery import DeliveryError
+from churn.delivery import ledger
+from churn.delivery.telegram import DeliveryError
+from churn.settings import RunParameters
+from churn.warehouse.connection import Warehouse
 from flows.reporting import send_churn_report
-from flows.warehouse import Warehouse
 from tests.reliability import AS_OF, Kind, ReliabilityCase, block_names, state_error
 from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
 
 from .conftest import save_telegram_block, save_warehouse_block
 
-pytestmark = pytest.mark.usefixtures("reliability_env")
-
-
-@pytest.fixture
-def telegram_server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer() as server:
-        yield server
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reliability_env")]
 
 
 @pytest.fixture
@@ -43,8 +38,8 @@ def reporting(
     def run(token: str = DEFAULT_TOKEN, chat_id: str = DEFAULT_CHAT_ID) -> tuple[Any, Warehouse]:
         names = block_names("telegram")
         save_warehouse_block(warehouse, names["warehouse_block"])
-        save_telegram_block(names["telegram_block"], token, chat_id, telegram_server.base_url)
-        state = send_churn_report(as_of=AS_OF, return_state=True, **names)
+        save_telegram_block(names["telegram_block"], telegram_server.base_url, token, chat_id)
+        state = send_churn_report(RunParameters(as_of=AS_OF, **names), return_state=True)
         return state, warehouse
 
     return run

@@ -6,12 +6,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
-from flows.warehouse import Warehouse, WarehouseUnavailable
+from churn.warehouse.connection import Warehouse, WarehouseUnavailable
 from tests.reliability import (
     NEXT_WEEK,
     Kind,
@@ -22,17 +22,11 @@ from tests.reliability import (
     state_error,
     table_fingerprints,
 )
-from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
+from tests.telegram_fake import FakeTelegramServer
 
-from .conftest import save_telegram_block, save_warehouse_block
+from .conftest import register_blocks, save_warehouse_block
 
-pytestmark = pytest.mark.usefixtures("reliability_env")
-
-
-@pytest.fixture
-def telegram_server() -> Iterator[FakeTelegramServer]:
-    with FakeTelegramServer() as server:
-        yield server
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("reliability_env")]
 
 
 def closed_port() -> int:
@@ -51,11 +45,7 @@ def test_an_unreachable_warehouse_fails_clearly_after_bounded_retries(
     nowhere = Warehouse(
         host="127.0.0.1", port=port, user="postgres", database="shop", password=password
     )
-    names = block_names("unreachable")
-    save_warehouse_block(nowhere, names["warehouse_block"])
-    save_telegram_block(
-        names["telegram_block"], DEFAULT_TOKEN, DEFAULT_CHAT_ID, telegram_server.base_url
-    )
+    names = register_blocks(nowhere, telegram_server, "unreachable")
 
     started = time.monotonic()
     state = run_pipeline(names, NEXT_WEEK)

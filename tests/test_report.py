@@ -9,23 +9,18 @@ from typing import Any
 
 import pytest
 
-from flows.report import (
-    LABELS,
+from churn.report.chart import render_chart
+from churn.report.figures import ReportData, WeekFigures
+from churn.report.formatting import format_date, format_int, format_money, format_percent
+from churn.report.labels import LABELS
+from churn.report.telegram_html import (
     TELEGRAM_CAPTION_LIMIT,
     TELEGRAM_MESSAGE_LIMIT,
-    ReportData,
-    WeekFigures,
-    format_date,
-    format_int,
-    format_money,
-    format_percent,
-    render_caption,
-    render_chart,
-    render_report,
     split_message,
     telegram_length,
     truncate_caption,
 )
+from churn.report.text import render_caption, render_report
 from tests.telegram_fake import EntityError, parse_telegram_html
 
 AS_OF = date(2026, 11, 16)

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from flows import simulation
-from flows.simulation import CATEGORIES, ShopSettings, ShopSimulation
+from churn.simulation import model as simulation
+from churn.simulation.model import CATEGORIES, ShopSettings, ShopSimulation
 
 EPOCH = dt.date(2025, 1, 6)
 
@@ -137,7 +137,8 @@ def test_the_chunk_size_bounds_memory_but_does_not_change_the_rows(monkeypatch):
 
 
 def test_csv_files_are_byte_for_byte_identical_for_the_same_seed_and_dates(tmp_path):
-    from flows.generation import GenerationPlan, write_activity_files
+    from churn.simulation.landing import write_activity_files
+    from churn.simulation.plan import GenerationPlan
 
     plan = GenerationPlan(settings(), EPOCH, EPOCH + dt.timedelta(days=120), True, "test")
     first = write_activity_files(plan, tmp_path / "first")

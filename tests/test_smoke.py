@@ -25,6 +25,31 @@ def test_every_flow_imports(module: str, name: str):
     flow = getattr(importlib.import_module(module), name)
     assert isinstance(flow, Flow)
     assert flow.description and len(flow.description) > 40
+    # Every flow takes the one parameters model, with its defaults (the UI's form).
+    assert flow.parameters.properties["params"]["$ref"].endswith("RunParameters") or (
+        "RunParameters" in str(flow.parameters.properties["params"])
+    )
+
+
+def test_the_library_never_imports_a_flow():
+    """`churn` is plain code the flows call: importing all of it loads no flow module."""
+    import pkgutil
+    import subprocess
+    import sys
+
+    import churn
+
+    modules = [info.name for info in pkgutil.walk_packages(churn.__path__, "churn.")]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m == 'flows' or m.startswith('flows.')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]"
+    assert len(modules) > 20
 
 
 def test_every_prefect_yaml_entrypoint_resolves():

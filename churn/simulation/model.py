@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -134,7 +135,7 @@ class ShopSettings:
         }
 
     @classmethod
-    def from_dict(cls, values: dict[str, object]) -> ShopSettings:
+    def from_dict(cls, values: Mapping[str, Any]) -> ShopSettings:
         return cls(
             seed=int(values["seed"]),
             epoch=dt.date.fromisoformat(str(values["epoch"])),

@@ -23,11 +23,10 @@ import concurrent.futures
 import datetime as dt
 import logging
 import os
-import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypedDict, TypeVar
 
 from telegram import Bot, InputFile, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
@@ -44,12 +43,13 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from churn.redaction import redact
+
 DEFAULT_BASE_URL: Final = "https://api.telegram.org/bot"
 PHOTO_FILENAME: Final = "churn_report.png"
 # Loggers that can print request URLs, and so the token: httpx at INFO, httpcore and
 # python-telegram-bot at DEBUG ("Set Bot API URL: ...").
 SECRET_LEAKING_LOGGERS: Final = ("httpx", "httpcore", "telegram")
-REDACTED: Final = "<redacted>"
 # How long one Bot API request may take, and the first retry's backoff (it doubles, up
 # to 8 s). Set in the environment to tune delivery without code; the tests shorten them.
 TIMEOUT_ENV: Final = "CHURN_TELEGRAM_TIMEOUT_SECONDS"
@@ -94,16 +94,24 @@ def quiet_http_logging() -> None:
             named_logger.setLevel(logging.WARNING)
 
 
-def timing_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, float]:
+class Timing(TypedDict, total=False):
+    """send_report's timing arguments that the environment may set."""
+
+    timeout_seconds: float
+    backoff_base_seconds: float
+
+
+def timing_from_env(environ: Mapping[str, str] = os.environ) -> Timing:
     """send_report's `timeout_seconds` and `backoff_base_seconds`, where the environment sets them.
 
     Raises ValueError naming the variable when a value is not a positive number of seconds.
     """
-    timing: dict[str, float] = {}
-    for variable, argument in (
+    timing = Timing()
+    arguments: tuple[tuple[str, Literal["timeout_seconds", "backoff_base_seconds"]], ...] = (
         (TIMEOUT_ENV, "timeout_seconds"),
         (BACKOFF_ENV, "backoff_base_seconds"),
-    ):
+    )
+    for variable, argument in arguments:
         text = environ.get(variable, "").strip()
         if not text:
             continue
@@ -115,19 +123,6 @@ def timing_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, float]
             raise ValueError(f"{variable} must be a number of seconds in (0, 600], not {text!r}")
         timing[argument] = seconds
     return timing
-
-
-def redact(text: str, token: str) -> str:
-    """`text` with the bot token (whole, its secret half, or URL-encoded) replaced."""
-    if not token:
-        return text
-    secrets = {token, urllib.parse.quote(token, safe=""), urllib.parse.quote(token)}
-    _, _, secret_half = token.partition(":")
-    if len(secret_half) >= 8:  # too short a fragment would redact ordinary words
-        secrets.add(secret_half)
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -229,7 +224,7 @@ async def _call_with_retries(
         except TelegramError as error:  # Conflict, invalid server answers, ...
             failure = f"Telegram error on {what}: {error.message}"
 
-        failure = redact(failure, token)
+        failure = redact(failure, [token])
         if delay is None:
             raise DeliveryError(failure, sent_message_ids)
         if attempt >= policy.max_attempts:
@@ -298,14 +293,18 @@ async def _send_all(
                 )
             )
         for number, text in enumerate(text_parts, start=1):
+
+            def send_text(text: str = text) -> Awaitable[Message]:
+                return bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+
             confirmed(
                 await retrying(
-                    lambda text=text: bot.send_message(
-                        chat_id=chat_id,
-                        text=text,
-                        parse_mode=ParseMode.HTML,
-                        link_preview_options=LinkPreviewOptions(is_disabled=True),
-                    ),
+                    send_text,
                     f"message {number} of {len(text_parts)}",
                 )
             )

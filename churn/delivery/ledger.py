@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from flows.warehouse import Warehouse
+from churn.warehouse.connection import Warehouse
 
 LEDGER_DDL = """
 create schema if not exists reporting;
@@ -77,14 +77,16 @@ def claim_delivery(
         prior = PriorDelivery(row[0], row[1], list(row[2]), row[3]) if row else None
         if prior is not None and not resend:
             return Claim(None, prior)
-        delivery_id = conn.execute(
+        inserted = conn.execute(
             """
             insert into reporting.report_deliveries (as_of_date, chat_id, status, report_text)
             values (%s, %s, 'sending', %s)
             returning delivery_id
             """,
             (as_of, chat_id, report_text),
-        ).fetchone()[0]
+        ).fetchone()
+        assert inserted is not None
+        delivery_id = int(inserted[0])
     return Claim(delivery_id, prior)
 
 

@@ -1,0 +1,1 @@
+"""The dbt build: its commands, its invocation, and what a warehouse's last build was."""

@@ -1,0 +1,1 @@
+"""The behavioural shop simulation, the window a run generates, and its landing in `raw`."""
