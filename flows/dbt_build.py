@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
 
-from churn.build.commands import build_steps, checks_window_start, needs_full_refresh
+from churn.build.commands import build_steps, plan_build
 from churn.build.invocation import DbtBuildFailed, NodeResult, run_dbt, run_dbt_with_node_tasks
-from churn.build.state import exclusive_build, read_last_build, record_build
+from churn.build.state import exclusive_build, read_last_build, read_raw_changes, record_build
 from churn.settings import RunParameters
 from churn.warehouse.blocks import resolve_warehouse
 from churn.warehouse.connection import Warehouse
+from churn.warehouse.raw import raw_order_count
+
+EMPTY_RAW = (
+    "raw holds no orders yet: import your shop's exports with --source files:PATH, or "
+    "simulate a shop with --source simulation"
+)
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
@@ -24,17 +29,15 @@ def dbt_in_one_task(warehouse: Warehouse, args: list[str]) -> list[NodeResult]:
 
 
 @flow(name="build-warehouse-models")
-def build_warehouse_models(
-    params: RunParameters = RunParameters(), check_new_rows_only: bool = False
-) -> list[dict[str, Any]]:
+def build_warehouse_models(params: RunParameters = RunParameters()) -> State:
     """Check raw, then build and test every dbt model for the as-of date; fail on a broken test.
 
     The raw layer's checks (the sources' tests) run first, in their own dbt invocation,
-    and a failure there stops the subflow before any model is built. With
-    `check_new_rows_only` (the parent flow sets it when its simulation landed the data),
-    an incremental build tests the large tables' rows dated from the first day the last
-    build did not check (the checks window); otherwise every test reads every row, as
-    raw written by anyone else may have changed anywhere.
+    and a failure there stops the subflow before any model is built. A build computes
+    only the new days, and tests only the new rows of the large tables, unless rows it
+    had read before have changed since (an import correcting history, a write to raw
+    outside the pipeline's landings, both recorded as they happen): then every model is
+    built again and every row tested, and the log says what changed.
 
     With `params.dbt_node_tasks`, each model and test is a task in the Prefect UI (about
     0.2 s of overhead a node); without it, each dbt command runs as one task. Either way
@@ -44,21 +47,27 @@ def build_warehouse_models(
     params = params.for_week()
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
+    with warehouse.connect() as conn:
+        if raw_order_count(conn) == 0:
+            logger.error("%s", EMPTY_RAW)
+            return Failed(message=EMPTY_RAW)
     as_of, window = params.resolved_as_of(), params.churn_window_days
     with exclusive_build(warehouse, logger):
         last = read_last_build(warehouse)
-        full_refresh = params.full_refresh
-        if not full_refresh and needs_full_refresh(last, window):
-            logger.info("First build, or another churn window than the last build's: full refresh")
-            full_refresh = True
-        checks_from = (
-            checks_window_start(last, as_of) if check_new_rows_only and not full_refresh else None
+        changes = read_raw_changes(warehouse, last.changes_through if last else 0)
+        plan = plan_build(last, as_of, window, changes, full_refresh=params.full_refresh)
+        for reason in plan.reasons:
+            logger.info("Full refresh: %s", reason)
+        if plan.checks_from is not None:
+            logger.info(
+                "Incremental build: the large tables' tests read rows from %s", plan.checks_from
+            )
+        steps = build_steps(
+            as_of, window, full_refresh=plan.full_refresh, checks_from=plan.checks_from
         )
-        if checks_from is not None:
-            logger.info("Incremental build: the large tables' tests read rows from %s", checks_from)
         results: list[NodeResult] = []
         failure: DbtBuildFailed | None = None
-        for step in build_steps(as_of, window, full_refresh=full_refresh, checks_from=checks_from):
+        for step in steps:
             try:
                 if params.dbt_node_tasks:
                     results += run_dbt_with_node_tasks(warehouse, step.args)
@@ -77,10 +86,11 @@ def build_warehouse_models(
             )
         if failure is not None:
             raise failure
-        record_build(warehouse, window, as_of)
-        logger.info(
-            "dbt build passed: %d nodes in %.1f s of node time",
-            len(results),
-            sum(result.seconds for result in results),
+        record_build(warehouse, window, as_of, max((c.change_id for c in changes), default=0))
+        done = (
+            f"dbt build passed: {len(results)} nodes in "
+            f"{sum(result.seconds for result in results):.1f} s of node time"
+            + (" (full refresh)" if plan.full_refresh else "")
         )
-        return rows
+        logger.info("%s", done)
+        return Completed(message=done, data=rows)

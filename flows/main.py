@@ -1,4 +1,4 @@
-"""The weekly churn pipeline: generation -> dbt build -> report.
+"""The weekly churn pipeline: source (simulation or import) -> dbt build -> report.
 
 Run it ad hoc with `python flows/main.py --help`; deploy it with `prefect deploy` (see
 prefect.yaml). The parent flow only composes the subflows, each of which also runs on
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 if __package__ in (None, ""):
     # `python flows/main.py` puts flows/ on sys.path, not the project root.
@@ -22,6 +23,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 from prefect import flow, get_run_logger
+from prefect.states import Completed, State
 
 from blocks.telegram import TelegramBot
 from churn.settings import RunParameters
@@ -31,6 +33,8 @@ from churn.warehouse.blocks import resolve_warehouse
 from flows.alerts import alert_on_failure
 from flows.dbt_build import build_warehouse_models
 from flows.generation import generate_shop_activity
+from flows.import_files import import_shop_exports
+from flows.outcomes import failed_like
 from flows.reporting import send_churn_report
 
 
@@ -44,11 +48,13 @@ def describe_delivery(block_name: str) -> str:
 
 
 @flow(name="weekly-churn-report", log_prints=True, on_failure=[alert_on_failure])
-def churn_pipeline(params: RunParameters = RunParameters()) -> str:
+def churn_pipeline(params: RunParameters = RunParameters()) -> State:
     """Land the week's shop activity, build and test the marts, and send the churn report.
 
-    The steps are subflows so each shows up (and can be rerun) on its own in the Prefect
-    UI. A failing dbt test stops the run before anything is reported. Everything is a
+    The first step is the source: the simulation, an import of the shop's export files,
+    or nothing (report on what raw already holds). The steps are subflows so each shows
+    up (and can be rerun) on its own in the Prefect UI. A source that refuses its input,
+    or a failing dbt test, stops the run before anything is reported. Everything is a
     function of the as-of date (default: today in the shop's time zone), so any week can
     be rebuilt and reported again.
     """
@@ -56,25 +62,42 @@ def churn_pipeline(params: RunParameters = RunParameters()) -> str:
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
     logger.info(
-        "Week ending %s. Warehouse: %s, %s. Delivery: %s.",
+        "Week ending %s. Source: %s. Warehouse: %s, %s. Delivery: %s.",
         params.as_of,
+        params.source,
         warehouse.origin,
         warehouse.display_url(),
         describe_delivery(params.telegram_block),
     )
-    if params.generate:
-        landed = generate_shop_activity(params)
-        if landed["history_replaced"]:
+    if params.source_kind == "simulation":
+        landed = generate_shop_activity(params, return_state=True)
+        if not landed.is_completed():
+            return failed_like(landed)
+        rows: dict[str, int] = cast(dict[str, int], landed.result())
+        if rows["history_replaced"]:
             # A new simulated shop replaced all of raw: incremental marts start over too.
             params = params.model_copy(update={"full_refresh": True})
-    # Only what this run landed itself is known: raw written by others is checked whole.
-    build_warehouse_models(params, check_new_rows_only=params.generate)
-    return send_churn_report(params)
+    elif params.source_kind == "files":
+        imported = import_shop_exports(params, return_state=True)
+        if not imported.is_completed():
+            return failed_like(imported)
+    built = build_warehouse_models(params, return_state=True)
+    if not built.is_completed():
+        return failed_like(built)
+    reported = send_churn_report(params, return_state=True)
+    if not reported.is_completed():
+        return failed_like(reported)
+    delivery = reported.result()
+    return Completed(message=f"week ending {params.as_of}: {delivery}", data=delivery)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python flows/main.py`: one run; a failure ends with one line naming what failed."""
     params = parse_run_parameters(argv)
-    churn_pipeline(params)
+    state = churn_pipeline(params, return_state=True)
+    if not state.is_completed():
+        print(f"python flows/main.py: {state.message}", file=sys.stderr)
+        return 1
     return 0
 
 

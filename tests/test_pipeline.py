@@ -70,7 +70,7 @@ def test_the_report_arrives_once_with_the_marts_figures(blocks, telegram_server)
     again = run(names, as_of=AS_OF)
     assert again == "already sent"
     assert len(telegram_server.messages) == len(sent)
-    run(names, as_of=AS_OF, generate=False, resend=True)
+    run(names, as_of=AS_OF, source="raw", resend=True)
     assert len(telegram_server.messages) == 2 * len(sent)
 
 
@@ -81,7 +81,7 @@ def test_a_failing_dbt_test_stops_the_run_before_the_report(blocks, telegram_ser
     with warehouse.connect() as conn:
         conn.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
     with pytest.raises(Exception, match="unique_shop_orders_order_id"):
-        run(names, as_of=AS_OF, generate=False)
+        run(names, as_of=AS_OF, source="raw")
     # no report, and exactly one alert naming the failing step, with no secret in it
     new_messages = telegram_server.messages[delivered:]
     assert len(new_messages) == 1

@@ -49,7 +49,7 @@ def assert_defect_stops_the_run_at_the_dbt_build(
     marts_before = table_fingerprints(warehouse, "marts")
     assert execute(warehouse, defect_sql.format(new_order=NEW_ORDER), {"week_start": AS_OF}) >= 1
 
-    state = run_pipeline(names, NEXT_WEEK, generate=False)
+    state = run_pipeline(names, NEXT_WEEK, source="raw")
 
     error = state_error(state)
     assert isinstance(error, DbtBuildFailed), repr(error)

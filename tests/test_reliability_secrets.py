@@ -111,7 +111,7 @@ def test_no_secret_appears_in_output_logs_artifacts_alerts_errors_or_files(
     good = run_pipeline(names, NEXT_WEEK)
     assert good.is_completed(), good.message
     execute(warehouse, "insert into raw.orders select * from raw.orders order by order_id limit 1")
-    bad_row = run_pipeline(names, NEXT_WEEK, generate=False)
+    bad_row = run_pipeline(names, NEXT_WEEK, source="raw")
     bad_row_error = state_error(bad_row)
     wrong_token = send_churn_report(
         RunParameters(

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ("flows.main", "churn_pipeline"),
         ("flows.generation", "generate_shop_activity"),
+        ("flows.import_files", "import_shop_exports"),
         ("flows.dbt_build", "build_warehouse_models"),
         ("flows.reporting", "send_churn_report"),
     ],

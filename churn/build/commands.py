@@ -24,6 +24,71 @@ class LastBuild:
 
     churn_window_days: int
     as_of: dt.date | None  # unknown for a build recorded before it was kept
+    changes_through: int = 0  # the last raw change it took into account
+
+
+@dataclass(frozen=True)
+class RawChange:
+    """A change to raw since the last build: an import's (with the first day it touched) or
+    one made outside the pipeline's landings (any day)."""
+
+    change_id: int
+    origin: str  # "import" or "outside"
+    table: str
+    first_day: dt.date | None  # None: unknown, any day may have changed
+    rows: int | None
+    note: str | None
+
+    def describe(self) -> str:
+        if self.origin == "outside":
+            return f"raw.{self.table} was written outside a landing ({self.note})"
+        rows = f"{self.rows:,} rows" if self.rows is not None else "rows"
+        since = f" from {self.first_day}" if self.first_day else " on any day"
+        return f"{self.note or 'an import'} changed {rows} of raw.{self.table}{since}"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How a build runs: all from scratch or incrementally, and from which day the tests
+    of the large tables read rows (None: every row)."""
+
+    full_refresh: bool
+    checks_from: dt.date | None
+    reasons: list[str]
+
+
+def plan_build(
+    last: LastBuild | None,
+    as_of: dt.date,
+    churn_window_days: int,
+    changes: list[RawChange],
+    *,
+    full_refresh: bool = False,
+) -> BuildPlan:
+    """Decide how much a build computes again, from the last build and what changed since.
+
+    A build computes from scratch when asked, when there was none, when the churn window
+    changed, and when rows that the last build read have changed since (an outside write
+    to raw, of unknown extent, or an import that touched a day before the last build's
+    as-of date). Otherwise it computes the new days only, and tests the new rows only.
+    """
+    reasons: list[str] = []
+    if full_refresh:
+        reasons.append("a full refresh was asked for")
+    if last is None:
+        reasons.append("the models were never built in this warehouse")
+    elif last.churn_window_days != churn_window_days:
+        reasons.append(
+            f"the churn window changed ({last.churn_window_days} -> {churn_window_days} days)"
+        )
+    else:
+        read_until = last.as_of
+        for change in changes:
+            if change.first_day is None or read_until is None or change.first_day < read_until:
+                reasons.append(f"{change.describe()}, which the last build had read")
+    if reasons:
+        return BuildPlan(True, None, reasons)
+    return BuildPlan(False, checks_window_start(last, as_of), [])
 
 
 @dataclass(frozen=True)
@@ -101,11 +166,6 @@ def build_steps(
             ),
         ),
     ]
-
-
-def needs_full_refresh(last: LastBuild | None, churn_window_days: int) -> bool:
-    """A first build, or weeks built with another churn window: compute everything again."""
-    return last is None or last.churn_window_days != churn_window_days
 
 
 def checks_window_start(last: LastBuild | None, as_of: dt.date) -> dt.date | None:

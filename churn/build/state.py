@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 
-from churn.build.commands import LastBuild
+from churn.build.commands import LastBuild, RawChange
 from churn.warehouse.connection import Warehouse
 from churn.warehouse.raw import LANDING_LOCK_KEY
 
@@ -20,7 +20,8 @@ create table if not exists reporting.dbt_build_settings (
     churn_window_days integer not null,
     built_at timestamptz not null default now()
 );
-alter table reporting.dbt_build_settings add column if not exists as_of_date date
+alter table reporting.dbt_build_settings add column if not exists as_of_date date;
+alter table reporting.dbt_build_settings add column if not exists changes_through bigint
 """
 
 logger = logging.getLogger(__name__)
@@ -31,25 +32,52 @@ def read_last_build(warehouse: Warehouse) -> LastBuild | None:
     with warehouse.connect() as conn:
         conn.execute(_BUILD_SETTINGS_DDL)
         row = conn.execute(
-            "select churn_window_days, as_of_date from reporting.dbt_build_settings"
+            "select churn_window_days, as_of_date, coalesce(changes_through, 0) "
+            "from reporting.dbt_build_settings"
         ).fetchone()
-    return None if row is None else LastBuild(churn_window_days=row[0], as_of=row[1])
+    if row is None:
+        return None
+    return LastBuild(churn_window_days=row[0], as_of=row[1], changes_through=row[2])
 
 
-def record_build(warehouse: Warehouse, churn_window_days: int, as_of: dt.date) -> None:
-    """Remember a successful build's churn window and as-of date."""
+def read_raw_changes(warehouse: Warehouse, after: int) -> list[RawChange]:
+    """The changes to raw recorded after change `after` (none before raw exists)."""
+    with warehouse.connect() as conn:
+        exists = conn.execute(
+            "select 1 from pg_tables where schemaname = 'landing' and tablename = 'raw_changes'"
+        ).fetchone()
+        if not exists:
+            return []
+        rows = conn.execute(
+            """
+            select change_id, origin, table_name, first_day, changed_rows, note
+            from landing.raw_changes where change_id > %s order by change_id
+            """,
+            (after,),
+        ).fetchall()
+    return [RawChange(*row) for row in rows]
+
+
+def record_build(
+    warehouse: Warehouse, churn_window_days: int, as_of: dt.date, changes_through: int
+) -> None:
+    """Remember a successful build's churn window, as-of date and the changes it took in."""
     with warehouse.connect() as conn:
         conn.execute(_BUILD_SETTINGS_DDL)
         conn.execute(
             """
-            insert into reporting.dbt_build_settings (id, churn_window_days, as_of_date, built_at)
-            values (true, %s, %s, now())
+            insert into reporting.dbt_build_settings
+                (id, churn_window_days, as_of_date, changes_through, built_at)
+            values (true, %s, %s, %s, now())
             on conflict (id) do update
             set churn_window_days = excluded.churn_window_days,
                 as_of_date = excluded.as_of_date,
+                changes_through = greatest(
+                    reporting.dbt_build_settings.changes_through, excluded.changes_through
+                ),
                 built_at = now()
             """,
-            (churn_window_days, as_of),
+            (churn_window_days, as_of, changes_through),
         )
 
 

@@ -9,6 +9,7 @@ import html
 
 from churn.build.invocation import DbtBuildFailed
 from churn.delivery.telegram import DeliveryError
+from churn.importing.landing import ImportRefused
 from churn.redaction import redact
 from churn.report.marts import ReportingError
 from churn.simulation.plan import GenerationError
@@ -21,11 +22,18 @@ MAX_ERROR_CHARS = 300
 _STEPS_BY_ERROR: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((DbtBuildFailed,), "dbt build (a model or data test failed; nothing was reported)"),
     ((GenerationError,), "generation"),
+    ((ImportRefused,), "import of the shop's exports"),
     ((WarehouseUnavailable, MissingWarehouseBlock), "warehouse connection"),
     ((DeliveryError, ReportingError), "report delivery"),
 )
 # ... or, when the exception is not at hand, by a word of the run's state message.
-_STEPS_BY_WORD = (("dbt", "dbt build"), ("landing", "generation"), ("telegram", "report"))
+_STEPS_BY_WORD = (
+    ("import", "import of the shop's exports"),
+    ("raw holds", "source (what raw holds)"),
+    ("dbt", "dbt build"),
+    ("landing", "generation"),
+    ("telegram", "report"),
+)
 
 
 def failing_step(error: BaseException | None, message: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from churn.report.coverage import WeekCoverage
 from churn.settings import Locale
 
 
@@ -47,3 +48,5 @@ class ReportData:
     churn_history: list[tuple[date, float | None]]
     # (first day of the cohort month, months since first order, retention rate 0..1)
     cohorts: list[tuple[date, int, float]]
+    # how much of the week the data covers (None: not known, taken as covered)
+    coverage: WeekCoverage | None = None

@@ -32,7 +32,16 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "cancellation_rate": "Cancellation rate",
         "revenue": "Revenue",
         "top_product": "Top product by revenue",
-        "most_expensive": "Most expensive product",
+        "most_expensive": "Highest price paid for one unit",
+        "partial_week": (
+            "Partial week: the data ends on {day}, so {covered} of its 7 days are covered; "
+            "compare with care."
+        ),
+        "quiet_days": (
+            "No orders on {days}, though the 4 weeks before had about {typical} a day: "
+            "the data may be incomplete."
+        ),
+        "and": "and",
         "not_available": "n/a",
         "percentage_points": "pp",
         "caption_title": "Churn and cohort retention",
@@ -71,7 +80,16 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "cancellation_rate": "Taxa de cancelamento",
         "revenue": "Receita",
         "top_product": "Produto com maior receita",
-        "most_expensive": "Produto mais caro",
+        "most_expensive": "Maior preço pago por uma unidade",
+        "partial_week": (
+            "Semana parcial: os dados terminam em {day}, então {covered} dos 7 dias estão "
+            "cobertos; compare com cuidado."
+        ),
+        "quiet_days": (
+            "Nenhum pedido em {days}, embora as 4 semanas anteriores tivessem cerca de "
+            "{typical} por dia: os dados podem estar incompletos."
+        ),
+        "and": "e",
         "not_available": "n/d",
         "percentage_points": "p.p.",
         "caption_title": "Evasão e retenção por coorte",

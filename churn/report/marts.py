@@ -6,6 +6,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
+from churn.report.coverage import BASELINE_DAYS, WeekCoverage, week_coverage
 from churn.report.figures import ReportData, WeekFigures
 from churn.settings import Locale
 from churn.warehouse.connection import Warehouse
@@ -95,6 +98,7 @@ def read_report_data(
             """,
             (COHORT_MONTHS,),
         ).fetchall()
+        coverage = _week_coverage(conn, as_of)
     return ReportData(
         as_of=as_of,
         churn_window_days=churn_window_days,
@@ -103,4 +107,21 @@ def read_report_data(
         previous=_week_from_row(previous) if previous else None,
         churn_history=[(row[0], _rate(row[1])) for row in reversed(history)],
         cohorts=[(row[0], row[1], float(row[2])) for row in cohorts],
+        coverage=coverage,
     )
+
+
+def _week_coverage(conn: psycopg.Connection, as_of: dt.date) -> WeekCoverage:
+    """The orders of each day of the week and the 4 weeks before, and the last order day."""
+    daily = conn.execute(
+        """
+        select order_date, count(*) from marts.orders
+        where order_date >= %s and order_date < %s
+        group by order_date
+        """,
+        (as_of - dt.timedelta(days=7 + BASELINE_DAYS), as_of),
+    ).fetchall()
+    last = conn.execute(
+        "select max(order_date) from marts.orders where order_date < %s", (as_of,)
+    ).fetchone()
+    return week_coverage(dict(daily), last[0] if last else None, as_of)

@@ -124,8 +124,33 @@ class _WeekText:
             f"🗓 {html.escape(self.labels['week'])}: "
             f"{html.escape(week_span(self.current, self.locale))}",
         ]
+        lines += self.coverage_warnings()
         if self.previous is not None:
             lines.append(self.note(self.labels["vs_previous"]))
+        return lines
+
+    def coverage_warnings(self) -> list[str]:
+        """A line for a week the data ends in, and one for days without orders in it."""
+        coverage = self.data.coverage
+        if coverage is None or not coverage.is_partial:
+            return []
+        lines = []
+        if coverage.ends_early and coverage.data_end is not None:
+            text = self.labels["partial_week"].format(
+                day=format_date(coverage.data_end, self.locale), covered=coverage.covered_days
+            )
+            lines.append(f"⚠️ <b>{html.escape(text)}</b>")
+        if coverage.quiet_days:
+            days = [format_date(day, self.locale) for day in coverage.quiet_days]
+            listed = (
+                days[0]
+                if len(days) == 1
+                else (f"{', '.join(days[:-1])} {self.labels['and']} {days[-1]}")
+            )
+            text = self.labels["quiet_days"].format(
+                days=listed, typical=format_int(round(coverage.typical_daily_orders), self.locale)
+            )
+            lines.append(f"⚠️ <b>{html.escape(text)}</b>")
         return lines
 
     def churn(self) -> list[str]:

@@ -8,7 +8,8 @@ descriptions), and `python flows/main.py` builds its options from the same field
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, get_args
+from pathlib import Path
+from typing import Annotated, Literal, cast, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 SHOP_TIME_ZONE = ZoneInfo("America/Sao_Paulo")
 Locale = Literal["en_US", "pt_BR"]
 SUPPORTED_LOCALES: tuple[str, ...] = get_args(Locale)
+SourceKind = Literal["simulation", "files", "raw"]
 
 # The patterns Prefect accepts for block names.
 BlockName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -67,9 +69,17 @@ class RunParameters(BaseModel):
     telegram_block: BlockName = Field(
         default="telegram", description="TelegramBot block of the report's chat."
     )
-    generate: bool = Field(
-        default=True,
-        description="Simulate the new activity first; off: report on what raw already holds.",
+    source: str = Field(
+        default="simulation",
+        pattern=r"^(simulation|raw|files:.+)$",
+        description="Where the week's activity comes from: simulation (a simulated shop), "
+        "files:PATH (a shop's exports: a folder of the raw tables, or one file of orders or "
+        "order lines, CSV or Parquet) or raw (what the warehouse already holds).",
+    )
+    replace_raw: bool = Field(
+        default=False,
+        description="Let the source replace raw data it did not land (a shop's data under "
+        "the simulation, a simulated shop under an import).",
     )
     dbt_node_tasks: bool = Field(
         default=True,
@@ -82,6 +92,18 @@ class RunParameters(BaseModel):
         default=False,
         description="Send the report even if this week was already delivered to the chat.",
     )
+
+    @property
+    def source_kind(self) -> SourceKind:
+        """simulation, files or raw."""
+        return cast(SourceKind, self.source.partition(":")[0])
+
+    @property
+    def source_path(self) -> Path:
+        """The folder or file of a files: source."""
+        if self.source_kind != "files":
+            raise ValueError(f"the source {self.source!r} has no path")
+        return Path(self.source.partition(":")[2]).expanduser()
 
     def resolved_as_of(self) -> dt.date:
         """The as-of date, today in the shop's time zone when none was given."""

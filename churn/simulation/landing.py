@@ -16,7 +16,6 @@ from typing import TypeVar, cast
 
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from churn.simulation.model import LIFECYCLE_SCHEMA, RAW_SCHEMAS, ShopSimulation
 from churn.simulation.plan import GenerationPlan
@@ -27,6 +26,7 @@ from churn.warehouse.raw import (
     RAW_TABLES,
     clear_raw_window,
     copy_csv,
+    csv_rows,
     drop_secondary_indexes,
     landing_transaction,
 )
@@ -37,9 +37,6 @@ TARGET_TABLES = {
     **{name: f"raw.{name}" for name in RAW_SCHEMAS},
     "customer_lifecycles": "simulation.customer_lifecycles",
 }
-# Strings are quoted (a name can hold a comma) and nulls left empty, which COPY reads as
-# NULL; each file's header is written once, by ActivityCsvFiles.
-_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
 # How many tables of CSV rows the simulation may run ahead of COPY: enough to keep both
 # busy, few enough to bound memory (a chunk's order lines are about 5 MB of CSV).
 _STREAM_DEPTH = 8
@@ -55,13 +52,6 @@ def simulate_tables(plan: GenerationPlan) -> Iterator[tuple[str, pa.Table]]:
         yield "order_items", activity.order_items
         yield "cancellations", activity.cancellations
         yield "customer_lifecycles", activity.lifecycles
-
-
-def csv_rows(rows: pa.Table) -> pa.Buffer:
-    """The rows in the CSV format COPY reads, without a header."""
-    sink = pa.BufferOutputStream()
-    pa_csv.write_csv(rows, sink, _CSV_OPTIONS)
-    return sink.getvalue()
 
 
 class ActivityCsvFiles:

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from faker import Faker
 
+from churn.hashing import mix64
+
 CUSTOMER_BLOCK = 65_536  # customers sharing one trait generator: defines the data
 GENERATION_CHUNK = 8_192  # customers generated at a time: bounds memory, not the data
 MAX_ORDERS_PER_CUSTOMER = 999
@@ -73,20 +75,6 @@ _S_GAP, _S_DROP, _S_CANCEL, _S_ITEMS, _S_PRODUCT, _S_QTY = 1, 2, 3, 4, 5, 6
 _S_CANCEL_TIME, _S_REASON, _S_COST, _S_MARKUP, _S_CATEGORY, _S_NAME = 7, 8, 9, 10, 11, 12
 _S_SIGNUP_TIME, _S_POPULARITY, _S_NOUN, _S_COLOR = 13, 14, 15, 16
 
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _mix64(values: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser: a bijective, well-scrambling map on uint64."""
-    with np.errstate(over="ignore"):
-        z = values.astype(np.uint64, copy=True)
-        z ^= z >> np.uint64(30)
-        z *= np.uint64(0xBF58476D1CE4E5B9)
-        z ^= z >> np.uint64(27)
-        z *= np.uint64(0x94D049BB133111EB)
-        z ^= z >> np.uint64(31)
-    return z & _MASK64
-
 
 def cancellation_seconds(order_time: np.ndarray, draw: np.ndarray) -> np.ndarray:
     """When each order is cancelled, in whole seconds since the epoch (as stored).
@@ -103,9 +91,9 @@ def cancellation_seconds(order_time: np.ndarray, draw: np.ndarray) -> np.ndarray
 def uniform(seed: int, stream: int, key: np.ndarray, sub: np.ndarray | int = 0) -> np.ndarray:
     """Uniform draws in (0, 1) that depend only on (seed, stream, key, sub)."""
     with np.errstate(over="ignore"):
-        base = _mix64(np.asarray([seed * 1_000_003 + stream], dtype=np.uint64))[0]
-        x = _mix64(np.asarray(key, dtype=np.uint64) ^ base)
-        x = _mix64(x + np.asarray(sub, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        base = mix64(np.asarray([seed * 1_000_003 + stream], dtype=np.uint64))[0]
+        x = mix64(np.asarray(key, dtype=np.uint64) ^ base)
+        x = mix64(x + np.asarray(sub, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 

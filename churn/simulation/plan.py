@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from churn.errors import InputRefused
 from churn.simulation.model import ShopSettings
 from churn.simulation.state import LandedState
 
 
-class GenerationError(ValueError):
+class GenerationError(InputRefused):
     """The requested generation cannot be done on this warehouse."""
 
 
@@ -33,12 +34,17 @@ def plan_generation(
     products: int,
     history_days: int,
     locale: str,
+    foreign_data: str | None = None,
+    replace_raw: bool = False,
 ) -> GenerationPlan:
     """Decide the window to generate from what `raw` already holds.
 
     An empty warehouse, or one holding a different simulated shop, gets the whole
     history. Otherwise the run extends the shop up to `as_of`, or, when `as_of` is not
     past what is landed, regenerates the reported week (identical rows, replaced).
+
+    `foreign_data` describes rows in raw that the simulation did not land (an import, a
+    shop's own loader): the simulation never replaces them unless `replace_raw` says so.
     """
     requested = ShopSettings(
         seed=seed,
@@ -49,6 +55,16 @@ def plan_generation(
         locale=locale,
     )
     bootstrap = GenerationPlan(requested, requested.epoch, as_of, True, "")
+    if foreign_data is not None:
+        if not replace_raw:
+            raise GenerationError(
+                f"{foreign_data}; the simulation never replaces it: report on it with "
+                "--source raw, add your exports with --source files:PATH, or replace it "
+                "with a simulated shop with --replace-raw"
+            )
+        return _with_reason(
+            bootstrap, f"replacing {foreign_data} with a simulated shop (--replace-raw)"
+        )
     if state is None:
         return _with_reason(bootstrap, f"empty warehouse: landing {history_days} days of history")
     stored = ShopSettings.from_dict(state.settings)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from churn.warehouse.raw import raw_order_count, read_raw_owner
+
 SIMULATION_DDL = """
 create schema if not exists simulation;
 create table if not exists simulation.shop (
@@ -79,6 +81,19 @@ def record_landing(
         """,
         (json.dumps(dict(settings)), landed_from, landed_until),
     )
+
+
+def foreign_raw_data(conn: psycopg.Connection) -> str | None:
+    """What raw holds that the simulation did not land, in a few words; None if nothing."""
+    owner = read_raw_owner(conn)
+    if owner == "simulation":
+        return None
+    orders = raw_order_count(conn)
+    if orders == 0:
+        return None
+    if owner == "import":
+        return f"raw holds {orders:,} orders imported from a shop's exports"
+    return f"raw holds {orders:,} orders that the simulation did not land"
 
 
 def forget_simulation(conn: psycopg.Connection) -> None:

@@ -11,14 +11,21 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal, cast
 
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from churn.redaction import first_line, redact
 from churn.warehouse.connection import Warehouse, WarehouseUnavailable
 
 LANDING_LOCK_KEY = 7_311_202_601  # advisory lock held while raw is being replaced
 RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
+# Set (local to the transaction) by the pipeline's own landings, which record what they
+# change themselves; any other write to raw is recorded by the triggers as an outside
+# change of unknown extent.
+LANDING_SETTING = "churn.landing"
 
 RAW_DDL = {
     "customers": """
@@ -32,7 +39,7 @@ RAW_DDL = {
     """,
     "order_items": """
         order_id bigint, line_number integer, product_id bigint, quantity integer,
-        unit_price numeric(12, 2)
+        unit_price numeric(12, 2), line_amount numeric(14, 2)
     """,
     "cancellations": "order_id bigint, cancel_reason text, cancelled_at timestamp",
 }
@@ -49,13 +56,110 @@ RAW_INDEXES = {
 }
 
 
+# Columns added to the contract after its first version, for warehouses made before.
+RAW_ADDED_COLUMNS = {"order_items": "line_amount numeric(14, 2)"}
+
+# Every write to raw that is not one of the pipeline's landings is recorded, so the next
+# build knows that rows it had read may have changed (and rebuilds). Statement-level
+# triggers without transition tables: a bulk load pays one function call, not one a row.
+CHANGE_CAPTURE_DDL = f"""
+create schema if not exists landing;
+create table if not exists landing.raw_changes (
+    change_id bigserial primary key,
+    recorded_at timestamptz not null default now(),
+    origin text not null check (origin in ('import', 'outside')),
+    table_name text not null,
+    first_day date,
+    changed_rows bigint,
+    note text
+);
+create table if not exists landing.raw_owner (
+    id boolean primary key default true check (id),
+    owner text not null check (owner in ('simulation', 'import')),
+    since timestamptz not null default now()
+);
+-- security definer: a writer without rights on the landing schema is still recorded
+create or replace function landing.record_outside_change() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+    if coalesce(current_setting('{LANDING_SETTING}', true), '') = '' then
+        insert into landing.raw_changes (origin, table_name, note)
+        values ('outside', tg_table_name, lower(tg_op));
+    end if;
+    return null;
+end
+$$
+"""
+
+
 def ensure_raw_layer(conn: psycopg.Connection) -> None:
-    """Create the raw schema, its tables and indexes if they do not exist yet."""
+    """Create the raw schema, its tables, indexes and change capture if missing."""
     conn.execute("create schema if not exists raw")
     for table, columns in RAW_DDL.items():
         conn.execute(f"create table if not exists raw.{table} ({columns})")
+    for table, column in RAW_ADDED_COLUMNS.items():
+        conn.execute(f"alter table raw.{table} add column if not exists {column}")
     for name, target in RAW_INDEXES.items():
         conn.execute(f"create index if not exists {name} on {target}")
+    conn.execute(CHANGE_CAPTURE_DDL)
+    for table in RAW_TABLES:
+        conn.execute(
+            f"create or replace trigger {table}_outside_changes "
+            f"after insert or update or delete or truncate on raw.{table} "
+            "for each statement execute function landing.record_outside_change()"
+        )
+
+
+def raw_layer_exists(conn: psycopg.Connection) -> bool:
+    """Whether every raw table exists (someone may have made them without a landing)."""
+    row = conn.execute(
+        "select count(*) from pg_tables where schemaname = 'raw' and tablename = any(%s)",
+        (list(RAW_TABLES),),
+    ).fetchone()
+    return row is not None and row[0] == len(RAW_TABLES)
+
+
+RawOwner = Literal["simulation", "import"]
+
+
+def read_raw_owner(conn: psycopg.Connection) -> RawOwner | None:
+    """Which source landed what raw holds; None when raw is empty or was filled otherwise.
+
+    A warehouse made before owners were recorded counts as the simulation's when the
+    simulation's own record of it exists.
+    """
+    if raw_order_count(conn) == 0:
+        return None
+    row = conn.execute("select owner from landing.raw_owner").fetchone()
+    if row is not None:
+        return cast(RawOwner, row[0])
+    simulated = (
+        conn.execute(
+            "select 1 from pg_tables where schemaname = 'simulation' and tablename = 'shop'"
+        ).fetchone()
+        and conn.execute("select 1 from simulation.shop").fetchone()
+    )
+    return "simulation" if simulated else None
+
+
+def record_raw_owner(conn: psycopg.Connection, owner: RawOwner) -> None:
+    conn.execute(
+        """
+        insert into landing.raw_owner (id, owner, since) values (true, %s, now())
+        on conflict (id) do update set owner = excluded.owner,
+            since = case when landing.raw_owner.owner = excluded.owner
+                then landing.raw_owner.since else now() end
+        """,
+        (owner,),
+    )
+
+
+def raw_order_count(conn: psycopg.Connection) -> int:
+    """How many orders raw holds (0 when the raw layer does not exist yet)."""
+    if not raw_layer_exists(conn):
+        return 0
+    row = conn.execute("select count(*) from raw.orders").fetchone()
+    return int(row[0]) if row else 0
 
 
 @contextlib.contextmanager
@@ -71,6 +175,8 @@ def landing_transaction(warehouse: Warehouse) -> Iterator[psycopg.Connection]:
         with conn, conn.transaction():
             conn.execute("select pg_advisory_xact_lock(%s)", (LANDING_LOCK_KEY,))
             ensure_raw_layer(conn)
+            # This landing records what it changes itself (see CHANGE_CAPTURE_DDL).
+            conn.execute("select set_config(%s, 'on', true)", (LANDING_SETTING,))
             yield conn
     except psycopg.OperationalError as error:
         if not conn.broken:
@@ -123,6 +229,18 @@ def drop_secondary_indexes(conn: psycopg.Connection, schema: str = "raw") -> lis
     for name, _ in indexes:
         conn.execute(f"drop index {name}")
     return [definition for _, definition in indexes]
+
+
+# Strings are quoted (a name can hold a comma) and nulls left empty, which COPY reads as
+# NULL; no header (a file's header is written once, by whoever writes the file).
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+
+
+def csv_rows(rows: pa.Table) -> pa.Buffer:
+    """Arrow rows in the CSV format COPY reads, without a header."""
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(rows, sink, _CSV_OPTIONS)
+    return sink.getvalue()
 
 
 # psycopg hands libpq at most 128 KiB at a time and copies any larger chunk into slices

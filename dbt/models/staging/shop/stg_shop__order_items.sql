@@ -12,7 +12,7 @@ renamed as (
         product_id,
         quantity,
         unit_price as unit_price_amount,
-        quantity * unit_price as line_amount
+        coalesce(line_amount, quantity * unit_price) as line_amount
     from source
 )
 
