@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from blocks.telegram import TelegramBot
 from churn.delivery.alerts import failing_step, render_alert
-from churn.delivery.telegram import send_report, timing_from_env
 from churn.redaction import describe_error
 from churn.settings import RunParameters
 from churn.settings.blocks import load_block
@@ -60,6 +59,9 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
     if telegram is None:
         logger.info("No failure alert: there is no Telegram block (dry-run configuration)")
         return
+    # imported here: only a failed run with a Telegram block needs the Telegram library
+    from churn.delivery.telegram import send_report, timing_from_env
+
     token = telegram.bot_token.get_secret_value()
     secrets = [token, _warehouse_password(params.warehouse_block) or ""]
     error = _state_error(state)

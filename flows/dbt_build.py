@@ -13,7 +13,7 @@ from churn.build.state import exclusive_build, read_last_build, read_raw_changes
 from churn.settings import RunParameters
 from churn.warehouse.blocks import resolve_warehouse
 from churn.warehouse.connection import Warehouse
-from churn.warehouse.raw import raw_order_count
+from churn.warehouse.raw import landing_transaction, raw_order_count
 
 EMPTY_RAW = (
     "raw holds no orders yet: import your shop's exports with --source files:PATH, or "
@@ -47,10 +47,13 @@ def build_warehouse_models(params: RunParameters = RunParameters()) -> State:
     params = params.for_week()
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
-    with warehouse.connect() as conn:
-        if raw_order_count(conn) == 0:
-            logger.error("%s", EMPTY_RAW)
-            return Failed(message=EMPTY_RAW)
+    # The landing transaction also brings a raw layer made by an older version, or by
+    # someone else, up to the contract (added columns, change capture) before dbt reads it.
+    with landing_transaction(warehouse) as conn:
+        orders = raw_order_count(conn)
+    if orders == 0:
+        logger.error("%s", EMPTY_RAW)
+        return Failed(message=EMPTY_RAW)
     as_of, window = params.resolved_as_of(), params.churn_window_days
     with exclusive_build(warehouse, logger):
         last = read_last_build(warehouse)

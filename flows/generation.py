@@ -9,7 +9,6 @@ from prefect.states import Completed, Failed, State
 from churn.errors import InputRefused
 from churn.settings import RunParameters
 from churn.settings.paths import data_dir
-from churn.simulation.landing import write_and_land_activity
 from churn.simulation.plan import GenerationPlan, plan_generation
 from churn.simulation.state import LandedState, foreign_raw_data, read_landed_state
 from churn.warehouse.blocks import resolve_warehouse
@@ -56,6 +55,9 @@ def simulate_and_land(warehouse: Warehouse, plan: GenerationPlan) -> dict[str, i
     parses the COPY of the previous chunk is what makes a large landing fast. The window
     in `raw` is replaced all or nothing.
     """
+    # imported here: the simulation's libraries (NumPy, Arrow, Faker) take seconds to load
+    from churn.simulation.landing import write_and_land_activity
+
     directory = data_dir() / "landing" / f"{plan.start}_{plan.end}"
     logger = get_run_logger()
     written, landed = write_and_land_activity(

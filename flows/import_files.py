@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from churn.importing import ImportRefused, ImportResult, import_exports, rejected_rows_dir
+from churn.importing.contract import ImportRefused
 from churn.settings import RunParameters
 from churn.settings.paths import data_dir
 from churn.warehouse.blocks import resolve_warehouse
 from churn.warehouse.connection import Warehouse
 from flows.outcomes import result_or_failure
+
+if TYPE_CHECKING:
+    from churn.importing.exports import ImportResult
 
 
 @task(name="check-and-land-exports", cache_policy=NO_CACHE)
@@ -20,6 +25,9 @@ def check_and_land_exports(warehouse: Warehouse, params: RunParameters) -> Impor
     rows in raw in one transaction (new rows added, changed rows replaced, identical rows
     left alone), or refuse them all (a failed state saying why). One task: checking and
     landing share the transaction that keeps raw unchanged when anything is refused."""
+    # imported here: reading and checking files needs Arrow, which takes a while to load
+    from churn.importing.exports import import_exports, rejected_rows_dir
+
     try:
         return import_exports(
             warehouse,
@@ -54,7 +62,7 @@ def import_shop_exports(params: RunParameters = RunParameters()) -> State:
     )
     if refused is not None:
         return refused
-    assert isinstance(result, ImportResult)
+    result = cast("ImportResult", result)
     if result.note:
         logger.warning("Import: %s", result.note)
     if result.derived:

@@ -15,7 +15,6 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.telegram import TelegramBot
 from churn.delivery import ledger
-from churn.delivery.telegram import DeliveryError, send_report, timing_from_env
 from churn.report.figures import ReportData
 from churn.report.marts import ReportingError, read_report_data
 from churn.report.outputs import RenderedReport, render, write_dry_run
@@ -66,6 +65,9 @@ def deliver_to_telegram(
     A week already sent (or whose sending never confirmed) is not sent again unless
     `params.resend` says so: a report that may have arrived is never repeated silently.
     """
+    # imported here: only a delivery to Telegram needs the Telegram library
+    from churn.delivery.telegram import DeliveryError, send_report, timing_from_env
+
     logger = get_run_logger()
     as_of, chat_id = params.resolved_as_of(), telegram.chat_id
     timing = timing_from_env()  # before the claim: a bad setting must not leave one behind

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from churn.importing import ImportRefused, import_exports
-from churn.importing.contract import TABLE_COLUMNS
+from churn.importing.contract import TABLE_COLUMNS, ImportRefused
+from churn.importing.exports import import_exports
 from churn.simulation.plan import GenerationError, plan_generation
 from churn.simulation.state import foreign_raw_data, read_landed_state
 from churn.warehouse.connection import Warehouse

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pytest
 
 from churn.simulation import model as simulation
-from churn.simulation.model import CATEGORIES, ShopSettings, ShopSimulation
+from churn.simulation.model import CATEGORIES, ShopSimulation
+from churn.simulation.settings import ShopSettings
 
 EPOCH = dt.date(2025, 1, 6)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import html
 
 from churn.build.invocation import DbtBuildFailed
-from churn.delivery.telegram import DeliveryError
-from churn.importing.landing import ImportRefused
+from churn.delivery.errors import DeliveryError
+from churn.importing.contract import ImportRefused
 from churn.redaction import redact
 from churn.report.marts import ReportingError
 from churn.simulation.plan import GenerationError

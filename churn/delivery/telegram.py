@@ -43,6 +43,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from churn.delivery.errors import DeliveryError
 from churn.redaction import redact
 
 DEFAULT_BASE_URL: Final = "https://api.telegram.org/bot"
@@ -59,18 +60,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SleepFunction = Callable[[float], Awaitable[None]]
-
-
-class DeliveryError(RuntimeError):
-    """A delivery that cannot succeed by retrying (or whose retries ran out).
-
-    The message never contains the bot token. `sent_message_ids` lists the messages that
-    were confirmed before the failure, so a caller knows what the chat already has.
-    """
-
-    def __init__(self, message: str, sent_message_ids: list[int] | None = None) -> None:
-        super().__init__(message)
-        self.sent_message_ids: list[int] = list(sent_message_ids or [])
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from churn.errors import InputRefused
+
 # What a value must look like: an integer id, a positive whole count, an amount of money
 # (a decimal number, not negative), an ISO date, an ISO timestamp in the shop's time
 # zone, free text, or an order status.
@@ -114,3 +116,14 @@ ONE_FILE_COLUMNS: tuple[Column, ...] = (
     _optional("product", "text"),
 )
 ONE_OF = (("order_date", "ordered_at"), ("amount", "unit_price"))
+
+
+class ImportRefused(InputRefused):
+    """An import that cannot land; the message is one line, and raw is unchanged.
+
+    `shown` holds the first rejected rows, one line each, for the run's log.
+    """
+
+    def __init__(self, message: str, shown: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.shown = list(shown or [])

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from churn.errors import InputRefused
+from churn.importing.contract import ImportRefused
 from churn.importing.files import Rejection
 from churn.importing.tables import SOURCE_FILE, SOURCE_LINE, ImportTables
 from churn.warehouse.raw import (
@@ -80,17 +80,6 @@ class Landed:
             self.changed[table] = self.changed.get(table, 0) + rows
         if first_day is not None:
             self.first_day = min(self.first_day or first_day, first_day)
-
-
-class ImportRefused(InputRefused):
-    """An import that cannot land; the message is one line, and raw is unchanged.
-
-    `shown` holds the first rejected rows, one line each, for the run's log.
-    """
-
-    def __init__(self, message: str, shown: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.shown = list(shown or [])
 
 
 def prepare_raw(conn: psycopg.Connection, replace_raw: bool) -> str | None:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 from faker import Faker
 
 from churn.hashing import mix64
+from churn.simulation.settings import ShopSettings
 
 CUSTOMER_BLOCK = 65_536  # customers sharing one trait generator: defines the data
 GENERATION_CHUNK = 8_192  # customers generated at a time: bounds memory, not the data
@@ -95,43 +95,6 @@ def uniform(seed: int, stream: int, key: np.ndarray, sub: np.ndarray | int = 0) 
         x = mix64(np.asarray(key, dtype=np.uint64) ^ base)
         x = mix64(x + np.asarray(sub, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     return ((x >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
-
-
-@dataclass(frozen=True)
-class ShopSettings:
-    """What defines a simulated shop; stored with the data so later runs extend the same shop."""
-
-    seed: int
-    epoch: dt.date
-    customers: int
-    products: int
-    history_days: int
-    locale: str
-
-    @property
-    def signups_per_day(self) -> float:
-        return self.customers / self.history_days
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "seed": self.seed,
-            "epoch": self.epoch.isoformat(),
-            "customers": self.customers,
-            "products": self.products,
-            "history_days": self.history_days,
-            "locale": self.locale,
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ShopSettings:
-        return cls(
-            seed=int(values["seed"]),
-            epoch=dt.date.fromisoformat(str(values["epoch"])),
-            customers=int(values["customers"]),
-            products=int(values["products"]),
-            history_days=int(values["history_days"]),
-            locale=str(values["locale"]),
-        )
 
 
 @dataclass(frozen=True)

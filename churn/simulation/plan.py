@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from churn.errors import InputRefused
-from churn.simulation.model import ShopSettings
+from churn.simulation.settings import ShopSettings
 from churn.simulation.state import LandedState
 
 

@@ -11,14 +11,15 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import psycopg
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from churn.redaction import first_line, redact
 from churn.warehouse.connection import Warehouse, WarehouseUnavailable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 LANDING_LOCK_KEY = 7_311_202_601  # advisory lock held while raw is being replaced
 RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
@@ -231,15 +232,19 @@ def drop_secondary_indexes(conn: psycopg.Connection, schema: str = "raw") -> lis
     return [definition for _, definition in indexes]
 
 
-# Strings are quoted (a name can hold a comma) and nulls left empty, which COPY reads as
-# NULL; no header (a file's header is written once, by whoever writes the file).
-_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-
-
 def csv_rows(rows: pa.Table) -> pa.Buffer:
-    """Arrow rows in the CSV format COPY reads, without a header."""
+    """Arrow rows in the CSV format COPY reads, without a header.
+
+    Strings are quoted (a name can hold a comma) and nulls left empty, which COPY reads as
+    NULL. Arrow is imported here, by the landings that write rows, not by every reader
+    of raw.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     sink = pa.BufferOutputStream()
-    pa_csv.write_csv(rows, sink, _CSV_OPTIONS)
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+    pa_csv.write_csv(rows, sink, options)
     return sink.getvalue()
 
 
