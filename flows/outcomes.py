@@ -14,16 +14,22 @@ from prefect.states import Failed, State
 
 
 def result_or_failure(step: State) -> tuple[Any, State | None]:
-    """A finished task's result, or the failed state that ends the flow (logged once)."""
+    """A finished task's result, or the failed state that ends the flow.
+
+    A refusal (a failed state without an error) is logged here, once; an error was
+    logged with its traceback where it was raised.
+    """
     if step.is_completed():
         return step.result(), None
-    get_run_logger().error("%s", step.message)
-    return None, Failed(message=step.message)
+    failed = failed_like(step)
+    if failed.data is None:
+        get_run_logger().error("%s", step.message)
+    return None, failed
 
 
 def failed_like(step: State) -> State:
-    """The parent run's failed state for a failed subflow: the subflow's message, and its
-    error (so the failure alert can name the step), without a second traceback."""
+    """A failed state carrying a failed step's message and its error, if it raised one
+    (so the failure alert can name the step), without a second traceback."""
     try:
         error = step.result(raise_on_failure=False)
     except Exception as unreadable:  # a step that failed without a result to read
