@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from churn.report.outlook import ChurnMovement, PredictionFigures
 from churn.settings import Locale
 
 
@@ -47,3 +48,6 @@ class ReportData:
     churn_history: list[tuple[date, float | None]]
     # (first day of the cohort month, months since first order, retention rate 0..1)
     cohorts: list[tuple[date, int, float]]
+    # the customer model's outlook (churn/report/outlook.py); None: not read, not shown
+    prediction: PredictionFigures | None = None
+    churn_movement: ChurnMovement | None = None
