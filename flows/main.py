@@ -21,7 +21,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+from typing import Any
+
 from prefect import flow, get_run_logger
+from prefect.states import State
 
 from blocks.telegram import TelegramBot
 from churn.settings import RunParameters
@@ -31,6 +34,7 @@ from churn.warehouse.blocks import resolve_warehouse
 from flows.alerts import alert_on_failure
 from flows.dbt_build import build_warehouse_models
 from flows.generation import generate_shop_activity
+from flows.prediction import predict_customer_churn, run_outcome
 from flows.reporting import send_churn_report
 
 
@@ -44,7 +48,7 @@ def describe_delivery(block_name: str) -> str:
 
 
 @flow(name="weekly-churn-report", log_prints=True, on_failure=[alert_on_failure])
-def churn_pipeline(params: RunParameters = RunParameters()) -> str:
+def churn_pipeline(params: RunParameters = RunParameters()) -> str | State[Any]:
     """Land the week's shop activity, build and test the marts, and send the churn report.
 
     The steps are subflows so each shows up (and can be rerun) on its own in the Prefect
@@ -69,7 +73,9 @@ def churn_pipeline(params: RunParameters = RunParameters()) -> str:
             params = params.model_copy(update={"full_refresh": True})
     # Only what this run landed itself is known: raw written by others is checked whole.
     build_warehouse_models(params, check_new_rows_only=params.generate)
-    return send_churn_report(params)
+    # A prediction that fails does not hold the report back: the report says so.
+    prediction = predict_customer_churn(params, return_state=True)
+    return run_outcome(send_churn_report(params), prediction)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("flows.generation", "generate_shop_activity"),
         ("flows.dbt_build", "build_warehouse_models"),
         ("flows.reporting", "send_churn_report"),
+        ("flows.prediction", "predict_customer_churn"),
     ],
 )
 def test_every_flow_imports(module: str, name: str):
