@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import approx_fprime
 from scipy.special import hyp2f1
 
-from churn.prediction import bgnbd, gamma_gamma
+from churn.prediction import bgnbd, gamma_gamma, maximum_likelihood
 from churn.prediction.customer_model import (
     LAPSE_THRESHOLD,
     PurchaseHistories,
@@ -183,3 +183,39 @@ def test_bad_histories_are_refused():
         bgnbd.fit([0], [3.0], [10.0])  # recency without a repeat purchase
     with pytest.raises(ValueError):
         gamma_gamma.fit([1, 2], [-1.0, 5.0])  # a negative mean value
+
+
+def test_spend_that_does_not_differ_between_customers_still_gives_a_usable_fit():
+    """Every customer's purchases drawn from one Gamma: the likelihood rises (nearly) to
+    q = infinity. The fit converges, inside or at Q_LIMIT as the sample has it, and
+    expects about the population mean of everyone."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 12, size=20_000).astype(float)
+    mean_value = rng.gamma(shape=4.0 * x, scale=25.0) / x  # purchases ~ Gamma(4, 1/25)
+    spend = gamma_gamma.fit(x, mean_value)
+    assert spend.diagnostics.converged, spend.diagnostics.message
+    assert spend.parameters.q > 500
+    assert spend.parameters.population_mean_spend == pytest.approx(100.0, rel=0.02)
+    expected = gamma_gamma.expected_spend(spend.parameters, x, mean_value)
+    np.testing.assert_allclose(expected, spend.parameters.population_mean_spend, rtol=0.05)
+
+
+def test_a_likelihood_still_rising_at_a_boundary_limit_is_a_boundary_estimate():
+    """A toy likelihood that keeps rising in `q`: held at its limit, converged, named."""
+
+    def objective(log_parameters):
+        p, q = np.exp(log_parameters)
+        value = (p - 2.0) ** 2 + 1.0 / q
+        return value, np.array([2 * (p - 2.0) * p, -1.0 / q])
+
+    estimate, diagnostics = maximum_likelihood.maximise_likelihood(
+        objective, (1.0, 1.0), ("p", "q"), 100, boundary_limits={"q": 1e3}
+    )
+    assert diagnostics.converged, diagnostics.message
+    assert diagnostics.at_limit == ("q",)
+    assert estimate["q"] == pytest.approx(1e3)
+    assert estimate["p"] == pytest.approx(2.0, rel=1e-6)
+    assert "boundary estimate" in diagnostics.message
+    # without the limit, the same likelihood runs off to the edge of the search
+    _, unbounded = maximum_likelihood.maximise_likelihood(objective, (1.0, 1.0), ("p", "q"), 100)
+    assert not unbounded.converged

@@ -24,6 +24,9 @@ from scipy.special import digamma, gammaln
 from churn.prediction.maximum_likelihood import FitDiagnostics, FloatArray, maximise_likelihood
 
 PARAMETER_NAMES = ("p", "q", "v")
+#: where the search for q stops: the spread of spend rates between customers is then
+#: 1 / sqrt(q) = 0.3% of their mean, none to speak of (see `fit`)
+Q_LIMIT = 1e5
 
 
 @dataclass(frozen=True)
@@ -122,13 +125,23 @@ def fit(frequency: ArrayLike, mean_value: ArrayLike) -> GammaGammaFit:
 
     ValueError when there is no such customer (nothing to fit). The start
     (p = q = 2, v matching the observed mean spend) is a fixed function of the data.
+
+    When customers do not differ in how much they spend per purchase (only their single
+    purchases vary), the likelihood keeps rising as q and v grow together: nu's spread
+    shrinks to nothing while its mean q / v holds. The search stops at q = Q_LIMIT and
+    reports a boundary estimate (`diagnostics.at_limit`); the expected spend is then,
+    as it should be, close to the population mean for everyone.
     """
     x, m = repeat_buyers(frequency, mean_value)
     if x.size == 0:
         raise ValueError("no customer has a repeat purchase to learn spend from")
     likelihood = _Likelihood(x, m)
     estimate, diagnostics = maximise_likelihood(
-        likelihood.negative_mean, (2.0, 2.0, float(m.mean()) / 2.0), PARAMETER_NAMES, x.size
+        likelihood.negative_mean,
+        (2.0, 2.0, float(m.mean()) / 2.0),
+        PARAMETER_NAMES,
+        x.size,
+        boundary_limits={"q": Q_LIMIT},
     )
     return GammaGammaFit(GammaGammaParameters(**estimate), diagnostics)
 

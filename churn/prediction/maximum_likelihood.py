@@ -15,7 +15,7 @@ to learn from, and its fit ends on a flat ridge.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,9 @@ LOG_PARAMETER_LIMIT = 25.0
 #: a stop without the optimiser's success flag still counts if the gradient is this flat
 #: (L-BFGS-B can end on "ABNORMAL" line searches at an optimum already flat to rounding)
 FLAT_GRADIENT = 1e-5
+#: a parameter held at its boundary limit may still show an inward gradient this small,
+#: what the optimiser's tolerance leaves when the likelihood is nearly level there
+LIMIT_GRADIENT = 1e-4
 _HESSIAN_STEP = 1e-5
 #: an eigenvalue of the Hessian this small against the largest one counts as flat
 _FLAT_CURVATURE = 1e-9
@@ -52,6 +55,7 @@ class FitDiagnostics:
             to a log-parameter, at the estimate.
         customers: customers the fit used.
         problems: why it did not converge, one short sentence each (empty if it did).
+        at_limit: parameters held at their boundary limit (a boundary estimate).
         standard_errors: asymptotic standard errors of the parameters (from the observed
             information); empty when the information matrix is not positive definite.
     """
@@ -65,6 +69,7 @@ class FitDiagnostics:
     customers: int
     standard_errors: dict[str, float] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    at_limit: tuple[str, ...] = ()
 
 
 def maximise_likelihood(
@@ -73,6 +78,7 @@ def maximise_likelihood(
     names: Sequence[str],
     customers: int,
     *,
+    boundary_limits: Mapping[str, float] | None = None,
     max_iterations: int = 1000,
 ) -> tuple[dict[str, float], FitDiagnostics]:
     """Estimate positive parameters by maximum likelihood.
@@ -82,46 +88,68 @@ def maximise_likelihood(
         start: starting values of the parameters (natural scale, all positive).
         names: the parameters' names, in the order of `start`.
         customers: how many customers the objective averages over.
+        boundary_limits: parameters whose likelihood may keep rising towards infinity
+            because the model tends to a simpler one there, each with the value at which
+            to stop. An estimate at that limit, with the likelihood still rising, is a
+            boundary estimate: it counts as converged when the other parameters are
+            determined, and `at_limit` names it.
         max_iterations: the optimiser's iteration cap.
 
     Returns:
         The estimates by name and the fit's diagnostics.
     """
+    limits = dict(boundary_limits or {})
     log_start = np.log(np.asarray(start, dtype=np.float64))
+    upper = [np.log(limits[name]) if name in limits else LOG_PARAMETER_LIMIT for name in names]
     result = minimize(
         objective,
         log_start,
         jac=True,
         method="L-BFGS-B",
-        bounds=[(-LOG_PARAMETER_LIMIT, LOG_PARAMETER_LIMIT)] * len(log_start),
+        bounds=[(-LOG_PARAMETER_LIMIT, top) for top in upper],
         options={"maxiter": max_iterations, "ftol": 1e-13, "gtol": 1e-9},
     )
     log_estimate = np.asarray(result.x, dtype=np.float64)
     value, gradient = objective(log_estimate)
     estimate = {name: float(np.exp(v)) for name, v in zip(names, log_estimate, strict=True)}
-    gradient_norm = float(np.max(np.abs(gradient))) if np.all(np.isfinite(gradient)) else np.inf
+    # a parameter at its boundary limit with the likelihood still rising there
+    at_limit = [
+        i
+        for i, name in enumerate(names)
+        if name in limits and log_estimate[i] >= upper[i] - 1e-6 and gradient[i] < LIMIT_GRADIENT
+    ]
+    free = [i for i in range(len(names)) if i not in at_limit]
+    free_gradient = gradient[free]
+    gradient_norm = (
+        float(np.max(np.abs(free_gradient))) if np.all(np.isfinite(free_gradient)) else np.inf
+    )
     message = str(result.message)
     problems = []
     if not np.isfinite(value):
         problems.append("the log-likelihood is not finite")
     at_edge = [
         name
-        for name, v in zip(names, log_estimate, strict=True)
-        if abs(v) >= LOG_PARAMETER_LIMIT - 1e-6
+        for i, (name, v) in enumerate(zip(names, log_estimate, strict=True))
+        if i not in at_limit and (v <= -LOG_PARAMETER_LIMIT + 1e-6 or v >= upper[i] - 1e-6)
     ]
     if at_edge:
         problems.append(f"{', '.join(at_edge)} ran off to the edge of the search")
     if not (result.success or gradient_norm < FLAT_GRADIENT):
         problems.append("the optimiser stopped before the gradient was flat")
     hessian = _hessian(objective, log_estimate) if np.isfinite(value) else None
-    flat = _flat_directions(hessian, names)
+    free_hessian = None if hessian is None else hessian[np.ix_(free, free)]
+    free_names = [names[i] for i in free]
+    flat = _flat_directions(free_hessian, free_names)
     if flat:
         problems.append(f"the data do not determine {', '.join(flat)} (the likelihood is flat)")
     if problems:
         message = f"{message}; not converged: {'; '.join(problems)}"
+    elif at_limit:
+        held = ", ".join(f"{names[i]} = {limits[names[i]]:g}" for i in at_limit)
+        message = f"{message}; boundary estimate: the likelihood still rises at {held}"
     standard_errors = (
-        _standard_errors(hessian, log_estimate, names, customers)
-        if hessian is not None and not problems
+        _standard_errors(free_hessian, log_estimate[free], free_names, customers)
+        if free_hessian is not None and not problems
         else {}
     )
     return estimate, FitDiagnostics(
@@ -134,6 +162,7 @@ def maximise_likelihood(
         customers=customers,
         standard_errors=standard_errors,
         problems=tuple(problems),
+        at_limit=tuple(names[i] for i in at_limit),
     )
 
 
