@@ -305,12 +305,24 @@ def percent(value: float) -> str:
 
 def render(
     machine: list[str],
-    shop: str,
-    accuracy: list[Accuracy],
+    shops: list[tuple[str, list[Accuracy]]],
     fits: list[dict[str, object]],
 ) -> str:
     out = ["# Customer model benchmark", "", *[f"- {line}" for line in machine], ""]
-    out += [f"## Accuracy against the simulation's true dropout dates ({shop})", ""]
+    for shop, accuracy in shops:
+        out += render_accuracy(shop, accuracy)
+    out += render_fits(fits)
+    out += [
+        "",
+        "Each fit includes the convergence check (a finite-difference Hessian, 2 gradient "
+        "evaluations per parameter) and the standard errors. Peak RSS is the whole process: "
+        "Python, NumPy and SciPy, the drawn customers, the fit and the scores.",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def render_accuracy(shop: str, accuracy: list[Accuracy]) -> list[str]:
+    out = [f"## Accuracy against the simulation's true dropout dates ({shop})", ""]
     rows = []
     for result in accuracy:
         rule_p, rule_r = result.scores["rule"]
@@ -392,8 +404,13 @@ def render(
             ],
         )
     )
+    out.append("")
+    return out
+
+
+def render_fits(fits: list[dict[str, object]]) -> list[str]:
     truth = {**TRUE_BGNBD.as_dict(), **TRUE_GAMMA_GAMMA.as_dict()}
-    out += ["", "## Parameter recovery (customers drawn with known parameters)", ""]
+    out = ["## Parameter recovery (customers drawn with known parameters)", ""]
     recovery_rows = []
     for fit in fits:
         estimates = fit["estimates"]
@@ -454,13 +471,32 @@ def render(
             speed_rows,
         )
     )
-    out += [
-        "",
-        "Each fit includes the convergence check (a finite-difference Hessian, 2 gradient "
-        "evaluations per parameter) and the standard errors. Peak RSS is the whole process: "
-        "Python, NumPy and SciPy, the drawn customers, the fit and the scores.",
-    ]
-    return "\n".join(out) + "\n"
+    return out
+
+
+def measure_shop(url: str, customers: int, history_days: int, seed: int) -> list[Accuracy]:
+    """Land one simulated shop and measure the model at each as-of date."""
+    accuracy = []
+    with bench_database(url) as warehouse:
+        started = time.perf_counter()
+        land_shop(warehouse, customers, history_days, seed)
+        print(
+            f"shop landed ({customers:,} customers, {history_days} days) in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        for weeks in WEEKS_BACK:
+            result = measure_accuracy(warehouse, AS_OF - dt.timedelta(weeks=weeks))
+            print(
+                f"as of {result.as_of}: AUC model {result.auc_model:.3f} rule "
+                f"{result.auc_rule:.3f}; "
+                + ", ".join(
+                    f"{name} {percent(p)} / {percent(r)}" for name, (p, r) in result.scores.items()
+                ),
+                flush=True,
+            )
+            accuracy.append(result)
+    return accuracy
 
 
 def machine_description(url: str) -> list[str]:
@@ -480,7 +516,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the customer model.")
     parser.add_argument("--quick", action="store_true", help="a small shop, 10k and 100k fits")
     parser.add_argument("--customers", type=int, default=10_000, help="the simulated shop")
-    parser.add_argument("--history-days", type=int, default=730)
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        nargs="+",
+        default=[730, 365],
+        help="one shop per value: the pipeline's default history, and the generation benchmark's",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
@@ -490,28 +532,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure_fit(args.child_fit, args.seed)))
         return 0
     if args.quick:
-        args.customers, args.history_days, args.sizes = 2_000, 400, [10_000, 100_000]
+        args.customers, args.history_days, args.sizes = 2_000, [400], [10_000, 100_000]
 
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_SERVER_URL
     machine = machine_description(url)
     print("\n".join(machine), flush=True)
-    shop = f"{args.customers:,} customers, {args.history_days} days of history, seed {args.seed}"
-    accuracy = []
-    with bench_database(url) as warehouse:
-        started = time.perf_counter()
-        land_shop(warehouse, args.customers, args.history_days, args.seed)
-        print(f"shop landed ({shop}) in {time.perf_counter() - started:.1f} s", flush=True)
-        for weeks in WEEKS_BACK:
-            result = measure_accuracy(warehouse, AS_OF - dt.timedelta(weeks=weeks))
-            print(
-                f"as of {result.as_of}: AUC model {result.auc_model:.3f} rule "
-                f"{result.auc_rule:.3f}; "
-                + ", ".join(
-                    f"{name} {percent(p)} / {percent(r)}" for name, (p, r) in result.scores.items()
-                ),
-                flush=True,
-            )
-            accuracy.append(result)
+    shops = []
+    for history_days in args.history_days:
+        shop = f"{args.customers:,} customers, {history_days} days of history, seed {args.seed}"
+        shops.append((shop, measure_shop(url, args.customers, history_days, args.seed)))
     fits = []
     for size in args.sizes:
         fit = run_child(size, seed=0)
@@ -522,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         fits.append(fit)
-    report = render(machine, shop, accuracy, fits)
+    report = render(machine, shops, fits)
     print()
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
