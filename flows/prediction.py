@@ -9,6 +9,7 @@ unavailable and why, and the parent ends Completed with a message naming it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -32,7 +33,7 @@ from churn.prediction.store import (
     store_fit,
     top_customers_at_risk,
 )
-from churn.redaction import first_line
+from churn.redaction import describe_error, first_line
 from churn.settings import RunParameters
 from churn.warehouse.blocks import resolve_warehouse
 from churn.warehouse.connection import Warehouse
@@ -160,17 +161,21 @@ def predict_customer_churn(params: RunParameters = RunParameters()) -> State[Any
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
     as_of, window = params.resolved_as_of(), params.churn_window_days
-    histories = read_histories(warehouse)
+    histories: PurchaseHistories | None = None
     try:
+        histories = read_histories(warehouse)
         model, seconds = fit_model(histories)
         record = FitRecord(as_of, window, LAPSE_THRESHOLD, seconds, _flow_run_id())
         scores = score(model, histories, window) if model.usable else None
     except Exception as error:
         # recorded, so the report can say why; the error still fails the subflow
-        reason = f"the model failed: {type(error).__name__}: {first_line(str(error))}"
-        failed = CustomerModelFit(len(histories), histories.repeat_customers, None, None, reason)
+        reason = f"the model failed: {describe_error(error, [warehouse.password])}"
+        customers = 0 if histories is None else len(histories)
+        repeat = 0 if histories is None else histories.repeat_customers
+        failed = CustomerModelFit(customers, repeat, None, None, reason)
         record = FitRecord(as_of, window, LAPSE_THRESHOLD, 0.0, _flow_run_id())
-        store(warehouse, failed, record, None, None)
+        with contextlib.suppress(Exception):  # recording must not hide the error itself
+            store(warehouse, failed, record, None, None)
         raise
     fit_id = store(warehouse, model, record, histories, scores)
     publish_artifacts(warehouse, params, model, fit_id)

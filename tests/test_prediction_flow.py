@@ -193,3 +193,20 @@ def test_a_shop_where_nobody_buys_twice_still_gets_its_report(
     children = run_coro_as_sync(child_states())
     assert children["predict-customer-churn"] == "FAILED"
     assert children["send-churn-report"] == "COMPLETED"
+
+
+def test_an_error_in_the_model_is_recorded_and_fails_the_subflow(predicted, monkeypatch):
+    import flows.prediction
+
+    def broken(histories):
+        raise RuntimeError("the optimiser blew up")
+
+    monkeypatch.setattr(flows.prediction, "fit_customer_model", broken)
+    as_of = AS_OF - dt.timedelta(days=7)
+    state = predict_customer_churn(
+        RunParameters(as_of=as_of, warehouse_block=BLOCK), return_state=True
+    )
+    assert state.is_failed()
+    figures = read_prediction_figures(predicted, as_of)
+    assert figures.unavailable == "the model failed: RuntimeError: the optimiser blew up"
+    assert rows(predicted, PREDICTIONS_SQL, as_of) == []
