@@ -128,7 +128,8 @@ select
     coalesce(
         sum(revenue) filter (where order_date > first_day) / nullif(count(*) - 1, 0), 0
     ) as mean_value,
-    coalesce(bool_or(lifecycles.dropout_date < %(as_of)s), false) as dropped_out
+    coalesce(bool_or(lifecycles.dropout_date < %(as_of)s), false) as dropped_out,
+    %(as_of)s::date - min(lifecycles.dropout_date) as days_since_dropout
 from purchase_days
 left join simulation.customer_lifecycles as lifecycles
     on purchase_days.customer_id = lifecycles.customer_id
@@ -139,8 +140,9 @@ order by purchase_days.customer_id
 
 def histories_and_truth(
     warehouse: Warehouse, as_of: dt.date
-) -> tuple[PurchaseHistories, np.ndarray]:
-    """Purchase histories at `as_of` straight from raw, and who had truly dropped out."""
+) -> tuple[PurchaseHistories, np.ndarray, np.ndarray]:
+    """Purchase histories at `as_of` straight from raw, who had truly dropped out, and
+    how many days before `as_of` (NaN for those still there)."""
     with warehouse.connect() as conn:
         rows = conn.execute(HISTORIES_SQL, {"as_of": as_of}).fetchall()
     columns = list(zip(*rows, strict=True))
@@ -151,7 +153,8 @@ def histories_and_truth(
         age=np.asarray(columns[3], dtype=np.float64),
         mean_value=np.asarray([float(value) for value in columns[4]], dtype=np.float64),
     )
-    return histories, np.asarray(columns[5], dtype=bool)
+    since = np.asarray([np.nan if v is None else v for v in columns[6]], dtype=np.float64)
+    return histories, np.asarray(columns[5], dtype=bool), since
 
 
 # -- accuracy -----------------------------------------------------------------------------------
@@ -188,10 +191,12 @@ class Accuracy:
     scores: dict[str, tuple[float, float]]
     by_threshold: dict[float, tuple[float, float]]
     converged: bool
+    # the dropouts "rule or model" misses: left within 30 days, 31-60, earlier; one-time
+    missed: tuple[int, int, int, int]
 
 
 def measure_accuracy(warehouse: Warehouse, as_of: dt.date) -> Accuracy:
-    histories, dropped = histories_and_truth(warehouse, as_of)
+    histories, dropped, since_dropout = histories_and_truth(warehouse, as_of)
     model = fit_customer_model(histories)
     if not model.usable:
         raise RuntimeError(f"the model is unusable at {as_of}: {model.problem}")
@@ -199,6 +204,7 @@ def measure_accuracy(warehouse: Warehouse, as_of: dt.date) -> Accuracy:
     silent = histories.days_since_last_purchase
     rule = silent > CHURN_WINDOW_DAYS
     lapsing = scores.probability_alive < LAPSE_THRESHOLD
+    missed = dropped & ~(rule | lapsing)
     return Accuracy(
         as_of=as_of,
         customers=len(histories),
@@ -217,6 +223,12 @@ def measure_accuracy(warehouse: Warehouse, as_of: dt.date) -> Accuracy:
             for threshold in THRESHOLDS
         },
         converged=model.usable,
+        missed=(
+            int((missed & (since_dropout <= 30)).sum()),
+            int((missed & (since_dropout > 30) & (since_dropout <= 60)).sum()),
+            int((missed & (since_dropout > 60)).sum()),
+            int((missed & (histories.frequency == 0)).sum()),
+        ),
     )
 
 
@@ -402,6 +414,43 @@ def render_accuracy(shop: str, accuracy: list[Accuracy]) -> list[str]:
                 ]
                 for threshold in THRESHOLDS
             ],
+        )
+    )
+    out += [
+        "",
+        "The dropouts rule or model misses, by how long before the as-of date they left, "
+        "and how many of them are one-time buyers (P(alive) = 1 in BG/NBD); the ceiling "
+        "is the recall if every dropout older than 30 days were found:",
+        "",
+    ]
+    miss_rows = []
+    for result in accuracy:
+        recent, middle, older, once = result.missed
+        total = recent + middle + older
+        ceiling = 1 - recent / max(result.dropped_out, 1)
+        miss_rows.append(
+            [
+                result.as_of.isoformat(),
+                f"{total:,}",
+                f"{recent:,}",
+                f"{middle:,}",
+                f"{older:,}",
+                f"{once:,}",
+                f"{percent(ceiling)} ({(ceiling - result.scores['rule'][1]) * 100:+.1f} points)",
+            ]
+        )
+    out.append(
+        table(
+            [
+                "as of",
+                "missed",
+                "left <= 30 days before",
+                "31-60 days",
+                "> 60 days",
+                "one-time buyers",
+                "recall ceiling (vs rule)",
+            ],
+            miss_rows,
         )
     )
     out.append("")
