@@ -31,6 +31,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -235,9 +236,62 @@ def measure_accuracy(warehouse: Warehouse, as_of: dt.date) -> Accuracy:
 # -- recovery and speed (one fresh process per size) --------------------------------------------
 
 
-def measure_fit(customers: int, seed: int) -> dict[str, object]:
-    """Draw customers with known parameters, fit both models and score them; runs in a
-    child process."""
+SUMMARY_DDL = """
+create schema if not exists marts;
+drop table if exists marts.customer_purchase_summary;
+create table marts.customer_purchase_summary (
+    customer_id bigint primary key,
+    repeat_purchase_days integer not null,
+    recency_days integer not null,
+    age_days integer not null,
+    repeat_mean_revenue numeric(14, 4)
+);
+"""
+
+
+def measure_round_trip(
+    warehouse: Warehouse, histories: PurchaseHistories
+) -> tuple[float, float, float, float]:
+    """What the subflow does with the warehouse, without Prefect: read the histories from
+    marts.customer_purchase_summary, fit, score, store. The synthetic histories are put
+    in whole days first (not timed). Returns read, fit, score and store seconds."""
+    from churn.prediction.store import FitRecord, read_purchase_histories, store_fit
+
+    age = np.maximum(np.ceil(histories.age), 1)
+    recency = np.minimum(np.floor(histories.recency), age)
+    rows = io.StringIO()
+    for values in zip(
+        histories.customer_id,
+        histories.frequency.astype(int),
+        recency.astype(int),
+        age.astype(int),
+        np.round(histories.mean_value, 4),
+        strict=True,
+    ):
+        rows.write(",".join(str(value) for value in values) + "\n")
+    with warehouse.connect() as conn:
+        conn.execute(SUMMARY_DDL)
+        with (
+            conn.cursor() as cursor,
+            cursor.copy("copy marts.customer_purchase_summary from stdin (format csv)") as copy,
+        ):
+            copy.write(rows.getvalue())
+    started = time.perf_counter()
+    read = read_purchase_histories(warehouse)
+    was_read = time.perf_counter()
+    model = fit_customer_model(read)
+    fitted = time.perf_counter()
+    scores = score_customers(model, read, CHURN_WINDOW_DAYS)
+    scored = time.perf_counter()
+    record = FitRecord(AS_OF, CHURN_WINDOW_DAYS, LAPSE_THRESHOLD, fitted - was_read)
+    store_fit(warehouse, model, record, read, scores)
+    stored = time.perf_counter()
+    return was_read - started, fitted - was_read, scored - fitted, stored - scored
+
+
+def measure_fit(customers: int, seed: int, database: str | None = None) -> dict[str, object]:
+    """Draw customers with known parameters, fit both models and score them, then (with
+    a database) do the subflow's round trip; runs in a child process."""
     data = draw_customers(customers, seed=seed)
     histories = PurchaseHistories(
         customer_id=np.arange(customers, dtype=np.int64),
@@ -260,8 +314,14 @@ def measure_fit(customers: int, seed: int) -> dict[str, object]:
         **purchases.diagnostics.standard_errors,
         **spend.diagnostics.standard_errors,
     }
+    round_trip = None
+    if database:
+        url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_SERVER_URL
+        warehouse = parse_warehouse_url(url, origin="bench").with_database(database)
+        round_trip = measure_round_trip(warehouse, histories)
     return {
         "customers": customers,
+        "round_trip_seconds": round_trip,
         "bgnbd_seconds": fitted_purchases - started,
         "spend_seconds": fitted_spend - fitted_purchases,
         "model_seconds": refitted - fitted_spend,
@@ -286,9 +346,18 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
 
-def run_child(customers: int, seed: int) -> dict[str, object]:
+def run_child(customers: int, seed: int, database: str) -> dict[str, object]:
     completed = subprocess.run(
-        [sys.executable, __file__, "--child-fit", str(customers), "--seed", str(seed)],
+        [
+            sys.executable,
+            __file__,
+            "--child-fit",
+            str(customers),
+            "--seed",
+            str(seed),
+            "--child-database",
+            database,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -328,7 +397,8 @@ def render(
         "",
         "Each fit includes the convergence check (a finite-difference Hessian, 2 gradient "
         "evaluations per parameter) and the standard errors. Peak RSS is the whole process: "
-        "Python, NumPy and SciPy, the drawn customers, the fit and the scores.",
+        "Python, NumPy and SciPy, the drawn customers, the fits, the scores and the warehouse "
+        "round trip below.",
     ]
     return "\n".join(out) + "\n"
 
@@ -520,6 +590,20 @@ def render_fits(fits: list[dict[str, object]]) -> list[str]:
             speed_rows,
         )
     )
+    out += [
+        "",
+        "The subflow's work on the warehouse, in the same processes (without Prefect): read "
+        "marts.customer_purchase_summary (COPY), fit, score, store the fit and every "
+        "customer's predictions in one transaction (COPY):",
+        "",
+    ]
+    trip_rows = []
+    for fit in fits:
+        trip = fit.get("round_trip_seconds")
+        if isinstance(trip, list):
+            seconds = [f"{value:.2f} s" for value in trip]
+            trip_rows.append([f"{int(str(fit['customers'])):,}", *seconds, f"{sum(trip):.2f} s"])
+    out.append(table(["customers", "read", "fit", "score", "store", "in all"], trip_rows))
     return out
 
 
@@ -576,9 +660,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
     parser.add_argument("--child-fit", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-database", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_fit:
-        print(json.dumps(measure_fit(args.child_fit, args.seed)))
+        print(json.dumps(measure_fit(args.child_fit, args.seed, args.child_database)))
         return 0
     if args.quick:
         args.customers, args.history_days, args.sizes = 2_000, [400], [10_000, 100_000]
@@ -592,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         shops.append((shop, measure_shop(url, args.customers, history_days, args.seed)))
     fits = []
     for size in args.sizes:
-        fit = run_child(size, seed=0)
+        with bench_database(url) as warehouse:
+            fit = run_child(size, seed=0, database=warehouse.database)
         print(
             f"{size:,} customers: fit {float(str(fit['model_seconds'])):.2f} s, score "
             f"{float(str(fit['score_seconds'])):.2f} s, peak RSS "
