@@ -94,8 +94,8 @@ def _note(text: str) -> str:
 
 
 def _segment(change: SegmentChange, locale: str) -> str:
-    """ "cohort 2025-Q3 <b>+11</b>": a segment (names from the data are bounded and
-    escaped) and its change."""
+    """A segment and its change, as in `cohort 2025-Q3 <b>+11</b>`; names from the data
+    are bounded and escaped."""
     labels = _labels(locale)
     name = " ".join(change.segment.split())[:MAX_SEGMENT_CHARS]
     if change.segment_type == "value_tier":
