@@ -22,8 +22,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+from typing import Any
+
 from prefect import flow, get_run_logger
-from prefect.states import Completed, State
+from prefect.states import State
 
 from blocks.telegram import TelegramBot
 from churn.settings import RunParameters
@@ -35,6 +37,7 @@ from flows.dbt_build import build_warehouse_models
 from flows.generation import generate_shop_activity
 from flows.import_files import import_shop_exports
 from flows.outcomes import failed_like
+from flows.prediction import predict_customer_churn, run_outcome
 from flows.reporting import send_churn_report
 
 
@@ -48,7 +51,7 @@ def describe_delivery(block_name: str) -> str:
 
 
 @flow(name="weekly-churn-report", log_prints=True, on_failure=[alert_on_failure])
-def churn_pipeline(params: RunParameters = RunParameters()) -> State:
+def churn_pipeline(params: RunParameters = RunParameters()) -> State[Any]:
     """Land the week's shop activity, build and test the marts, and send the churn report.
 
     The first step is the source: the simulation, an import of the shop's export files,
@@ -84,11 +87,12 @@ def churn_pipeline(params: RunParameters = RunParameters()) -> State:
     built = build_warehouse_models(params, return_state=True)
     if not built.is_completed():
         return failed_like(built)
+    # A prediction that fails does not hold the report back: the report says so.
+    prediction = predict_customer_churn(params, return_state=True)
     reported = send_churn_report(params, return_state=True)
     if not reported.is_completed():
         return failed_like(reported)
-    delivery = reported.result()
-    return Completed(message=f"week ending {params.as_of}: {delivery}", data=delivery)
+    return run_outcome(params, reported.result(), prediction)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from blocks.telegram import TelegramBot
 from churn.delivery import ledger
 from churn.report.figures import ReportData
 from churn.report.marts import ReportingError, read_report_data
+from churn.report.outlook_marts import with_outlook
 from churn.report.outputs import RenderedReport, render, write_dry_run
 from churn.report.telegram_html import html_to_markdown, html_to_plain_text
 from churn.settings import RunParameters
@@ -27,11 +28,12 @@ from churn.warehouse.connection import Warehouse
 
 @task(name="read-marts", cache_policy=NO_CACHE)
 def read_marts(warehouse: Warehouse, params: RunParameters) -> ReportData:
-    """Read the week's churn and order figures, the last 12 weeks' churn rates and the
-    cohorts from the marts."""
-    return read_report_data(
+    """Read the week's churn and order figures, the last 12 weeks' churn rates, the
+    cohorts, the churn by segment and the customer model's prediction."""
+    data = read_report_data(
         warehouse, params.resolved_as_of(), params.churn_window_days, params.locale
     )
+    return with_outlook(warehouse, data)
 
 
 @task(name="publish-artifacts", cache_policy=NO_CACHE)

@@ -160,6 +160,8 @@ BUILT_TABLES = (
     "marts.products",
     "marts.orders",
     "marts.order_items",
+    "marts.churn_segments_weekly",
+    "marts.customer_purchase_summary",
     # the incremental intermediate tables, which the marts only partly show
     "intermediate.int_orders_priced",
     "intermediate.int_purchase_days_sequenced",

@@ -241,3 +241,11 @@ def test_the_flow_runs_inside_the_image_and_the_report_reaches_the_chat(
             "select count(*) from marts.churn_weekly where week_end = %s", (AS_OF,)
         ).fetchone()
     assert weeks is not None and weeks[0] == 1
+    # The customer model ran inside the image too: SciPy, nothing compiled at run time.
+    with services.warehouse.connect() as conn:
+        fit = conn.execute(
+            "select status from prediction.model_fits where as_of_date = %s", (AS_OF,)
+        ).fetchall()
+    assert fit == [("converged",)]
+    text = "\n".join(m.plain_text for m in messages if m.method == "sendMessage")
+    assert "Previsão de evasão" in text and "Previsão indisponível" not in text

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("flows.import_files", "import_shop_exports"),
         ("flows.dbt_build", "build_warehouse_models"),
         ("flows.reporting", "send_churn_report"),
+        ("flows.prediction", "predict_customer_churn"),
     ],
 )
 def test_every_flow_imports(module: str, name: str):

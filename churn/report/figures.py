@@ -7,6 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from churn.report.coverage import WeekCoverage
+from churn.report.outlook import ChurnMovement, PredictionFigures
 from churn.settings import Locale
 
 
@@ -50,3 +51,6 @@ class ReportData:
     cohorts: list[tuple[date, int, float]]
     # how much of the week the data covers (None: not known, taken as covered)
     coverage: WeekCoverage | None = None
+    # the customer model's outlook (churn/report/outlook.py); None: not read, not shown
+    prediction: PredictionFigures | None = None
+    churn_movement: ChurnMovement | None = None

@@ -24,6 +24,7 @@ from churn.report.formatting import (
     format_rate_change,
 )
 from churn.report.labels import labels_for
+from churn.report.outlook_text import outlook_sections
 from churn.report.telegram_html import ELLIPSIS, truncate_caption
 
 # Product names are free text from the shop: long ones are shortened so every line of the
@@ -196,7 +197,7 @@ def render_report(data: ReportData) -> str:
     separated by a blank line, where a long report is split first.
     """
     text = _WeekText(data)
-    sections = [text.header(), text.churn(), text.orders()]
+    sections = [text.header(), text.churn(), *outlook_sections(data), text.orders()]
     return "\n\n".join("\n".join(section) for section in sections)
 
 
