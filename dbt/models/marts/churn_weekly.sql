@@ -1,5 +1,5 @@
 -- Weekly churn on the as-of grid: one row per full week [week_end - 7, week_end) of
--- history, week_end being that week's as-of date. See DESIGN.md (Churn) for the rules.
+-- history, week_end being that week's as-of date. See docs/architecture.md for the rules.
 -- Incremental: a weekly run builds only the weeks after the last one already built (the
 -- new week), starting from status counts taken as of that week's start.
 {{
