@@ -86,44 +86,6 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Hooks of int_purchase_days_sequenced (see the model). The first day computed again is
-    looked up once, before anything is deleted, and kept in a setting of the session, which
-    the model's hooks and query share: the post-hook could not find it again afterwards. -#}
-{% macro purchase_days_forget_from_start() -%}
-    {%- if is_incremental() -%}
-        {%- set start = incremental_orders_start('purchase_date') -%}
-        select set_config('churn.purchase_days_start', ({{ start }})::text, false);
-        delete from {{ this }} where purchase_date >= {{ start }};
-        update {{ this }} set next_purchase_date = null
-        where next_purchase_date >= {{ start }}
-    {%- else -%}
-        select 1
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro purchase_days_link_new_days() -%}
-    {%- if is_incremental() and execute -%}
-        {%- set start = modules.datetime.date.fromisoformat(run_query(
-            "select current_setting('churn.purchase_days_start') as start"
-        ).columns[0].values()[0]) -%}
-        {#- the last stored day before each customer's first new day gets that day as next:
-            one index lookup each (a hash join scanned every stored day: 6 s against 2 s
-            at 10M orders; `set local` ends with the model's transaction) -#}
-        set local enable_hashjoin = off;
-        set local enable_mergejoin = off;
-        update {{ this }} as kept
-        set next_purchase_date = later.purchase_date
-        from {{ this }} as later
-        where
-            later.purchase_date >= date '{{ start }}'
-            and later.previous_purchase_date < date '{{ start }}'
-            and kept.customer_id = later.customer_id
-            and kept.purchase_date = later.previous_purchase_date
-    {%- else -%}
-        select 1
-    {%- endif -%}
-{%- endmacro %}
-
 {#- The start of the first week a weekly mart builds, as a date literal looked up while
     compiling (so PostgreSQL can read the purchase days before it by index): the end of
     the last week kept by keep_weeks_on_grid(), or the beginning of time. -#}
