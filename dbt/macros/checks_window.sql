@@ -6,10 +6,34 @@
     to the first day that is new since the last build, so what a run lands is checked
     before anything is built on it, and what earlier runs checked is not read again.
 
+    A source table or a model takes part by declaring it in its own yml config, in one
+    of two forms:
+
+        config:
+          meta:
+            checks_window:
+              date_column: order_date     # its rows dated from checks_from (or undated)
+              whole_keys: [order_id]      # optional, see below
+
+        config:
+          meta:
+            checks_window:
+              via: source:shop.orders     # the rows whose key is the key of a row in
+              key: order_id               # the window of this parent's date_column
+              whole_keys: [order_item_id] # optional; `key` is always one
+
+    `via` names a source as `source:<source>.<table>` or a model by its name; the parent
+    must declare a date_column itself. A parent that is not in the project (renamed,
+    removed) fails every test of the declaring relation, full builds included.
+
     dbt wraps the model of every generic test in get_where_subquery(); this override keeps
-    dbt's `where` config and adds the window for the tables listed in checks_window_scopes().
-    A `unique` test keeps its meaning in the window: it reads every row that shares a key
-    with a row in the window, so a new row repeating an old key still fails it. -#}
+    dbt's `where` config, finds the node of the tested relation among the test's parents
+    in the graph and adds the window it declares. A `unique` test keeps its meaning in the
+    window: it reads every row that shares a key with a row in the window, so a new row
+    repeating an old key still fails it, unless the column is a whole key (its every value
+    lies wholly inside or wholly outside the window). Singular tests filter themselves
+    with in_checks_window(). Relations that declare nothing are always tested whole: the
+    weekly marts are small, and the tables rebuilt on every run change in every row. -#}
 
 {% macro checks_from() -%}
     {%- set value = var('checks_from', none) -%}
@@ -20,56 +44,14 @@
     {{ return(modules.datetime.date.fromisoformat(value | string)) }}
 {%- endmacro %}
 
-{#- How each large relation is cut to the window: the filter, and the columns whose every
-    value lies wholly inside or wholly outside it (a unique test on one of them needs no
-    wider read). Relations not listed here are always tested whole: the weekly marts are small, and
-    the tables rebuilt on every run (customers, products) change in every row. -#}
-{% macro checks_window_scopes(since) -%}
-    {%- set since_literal = "date '" ~ since ~ "'" -%}
-    {#- The orders source, from the graph: source() here would make every generic test
-        depend on it, and `dbt test --select source:shop` would then run them all. -#}
-    {%- set orders_node = graph.sources['source.churn.shop.orders'] -%}
-    {%- set orders = api.Relation.create(
-        database=orders_node.database,
-        schema=orders_node.schema,
-        identifier=orders_node.identifier,
-    ) -%}
-    {#- an array, so the lines are looked up by index (see of_orders_computed); a row
-        without a date is kept in every window, to fail its not_null test -#}
-    {%- set checked_orders -%}
-        any(array(select checked.order_id from {{ orders }} as checked
-         where checked.order_date >= {{ since_literal }}))
-    {%- endset -%}
-    {%- set by_order_date = {'filter': '(order_date >= ' ~ since_literal ~ ' or order_date is null)', 'whole_keys': []} -%}
-    {#- every line of an order, and its cancellation, share the order's place -#}
-    {%- set by_order = {
-        'filter': 'order_id = ' ~ checked_orders,
-        'whole_keys': ['order_id', 'order_item_id'],
-    } -%}
-    {#- the models keyed by order compute each order from its own day's rows: the raw
-        unique test has already read every row sharing an id with a new order, so a key
-        can only repeat inside the days a run computed -#}
-    {%- set orders_by_order_date = {'filter': by_order_date.filter, 'whole_keys': ['order_id']} -%}
-    {%- set by_purchase_date = {'filter': '(purchase_date >= ' ~ since_literal ~ ' or purchase_date is null)', 'whole_keys': []} -%}
-    {%- set by_signup_date = {'filter': '(signup_date >= ' ~ since_literal ~ ' or signup_date is null)', 'whole_keys': []} -%}
-    {{ return({
-        'raw.orders': by_order_date,
-        'raw.order_items': by_order,
-        'raw.cancellations': by_order,
-        'raw.customers': by_signup_date,
-        'staging.stg_shop__orders': by_order_date,
-        'staging.stg_shop__order_items': by_order,
-        'staging.stg_shop__cancellations': by_order,
-        'staging.stg_shop__customers': by_signup_date,
-        'intermediate.int_orders_priced': orders_by_order_date,
-        'intermediate.int_purchase_days_sequenced': by_purchase_date,
-        'intermediate.int_product_sales_daily': by_order_date,
-        'marts.orders': orders_by_order_date,
-        'marts.order_items': {
-            'filter': '(order_date >= ' ~ since_literal ~ ' or order_date is null)',
-            'whole_keys': ['order_item_id'],
-        },
-    }) }}
+{#- For singular tests: the condition that keeps a row of the window (true without one). -#}
+{% macro in_checks_window(date_column) -%}
+    {%- set since = checks_from() -%}
+    {%- if since is none -%}
+        true
+    {%- else -%}
+        ({{ date_column }} >= date '{{ since }}' or {{ date_column }} is null)
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro get_where_subquery(relation) -%}
@@ -78,12 +60,9 @@
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set since = checks_from() -%}
-    {%- set scope = none -%}
-    {%- if since is not none and execute -%}
-        {%- set scope = checks_window_scopes(since).get(relation.schema ~ '.' ~ relation.identifier) -%}
-    {%- endif -%}
-    {%- if scope is not none -%}
+    {#- looked up on every run, so that a broken declaration fails a full build too -#}
+    {%- set scope = checks_window_scope(relation) if execute else none -%}
+    {%- if scope is not none and scope.filter is not none -%}
         {%- set test = model.get('test_metadata') or {} -%}
         {%- set column = (test.get('kwargs') or {}).get('column_name') -%}
         {%- if test.get('name') == 'unique' and column not in scope.whole_keys -%}
@@ -100,12 +79,86 @@
     {% do return(relation) %}
 {%- endmacro %}
 
-{#- For singular tests: the condition that keeps a row of the window (true without one). -#}
-{% macro in_checks_window(date_column) -%}
-    {%- set since = checks_from() -%}
-    {%- if since is none -%}
-        true
-    {%- else -%}
-        ({{ date_column }} >= date '{{ since }}' or {{ date_column }} is null)
+{#- The window of the relation a generic test reads: {'filter': the condition that keeps
+    a row of the window (none without checks_from), 'whole_keys': [...]}, or none if the
+    relation's node declares no window. Raises on a declaration it cannot follow. -#}
+{% macro checks_window_scope(relation) -%}
+    {%- set found = [] -%}
+    {%- for unique_id in (model.get('depends_on') or {}).get('nodes', []) -%}
+        {%- set parent = graph.nodes.get(unique_id) or graph.sources.get(unique_id) -%}
+        {%- if parent
+            and parent.database == relation.database
+            and parent.schema == relation.schema
+            and (parent.get('identifier') or parent.get('alias')) == relation.identifier -%}
+            {%- do found.append(parent) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set declared = (found[0].config.meta.get('checks_window') if found else none) -%}
+    {%- if declared is none -%}
+        {{ return(none) }}
     {%- endif -%}
+    {%- set node = found[0] -%}
+    {%- set name = (
+        'source:' ~ node.source_name ~ '.' ~ node.name if node.resource_type == 'source' else node.name
+    ) -%}
+    {%- set fail = 'the checks_window of ' ~ name ~ ' (' ~ node.original_file_path ~ ') ' -%}
+    {%- if declared is not mapping -%}
+        {{ exceptions.raise_compiler_error(fail ~ 'is not a mapping') }}
+    {%- endif -%}
+    {%- set unknown = declared.keys() | reject('in', ['date_column', 'via', 'key', 'whole_keys']) | list -%}
+    {%- if unknown -%}
+        {{ exceptions.raise_compiler_error(
+            fail ~ 'has unknown keys ' ~ unknown | join(', ') ~ ': date_column, via, key, whole_keys are known'
+        ) }}
+    {%- endif -%}
+    {%- set whole_keys = declared.get('whole_keys') or [] -%}
+    {%- if declared.get('date_column') and not declared.get('via') -%}
+        {%- set date_column = declared.date_column -%}
+        {%- set filter = none -%}
+        {%- set since = checks_from() -%}
+        {%- if since is not none -%}
+            {#- a row without a date is kept in every window, to fail its not_null test -#}
+            {%- set filter = '(' ~ date_column ~ " >= date '" ~ since ~ "' or " ~ date_column ~ ' is null)' -%}
+        {%- endif -%}
+        {{ return({'filter': filter, 'whole_keys': whole_keys}) }}
+    {%- endif -%}
+    {%- if not declared.get('via') or not declared.get('key') or declared.get('date_column') -%}
+        {{ exceptions.raise_compiler_error(fail ~ 'needs either date_column or both via and key') }}
+    {%- endif -%}
+    {%- set via = declared.via | string -%}
+    {%- if via.startswith('source:') -%}
+        {%- set parent = graph.sources.get('source.' ~ project_name ~ '.' ~ via[7:]) -%}
+    {%- else -%}
+        {%- set parent = graph.nodes.get('model.' ~ project_name ~ '.' ~ via) -%}
+    {%- endif -%}
+    {%- if parent is none -%}
+        {{ exceptions.raise_compiler_error(
+            fail ~ "is via '" ~ via ~ "', which is not a source (source:<source>.<table>) or a model"
+            ~ ' of this project: was it renamed or removed?'
+        ) }}
+    {%- endif -%}
+    {%- set parent_date_column = (parent.config.meta.get('checks_window') or {}).get('date_column') -%}
+    {%- if not parent_date_column -%}
+        {{ exceptions.raise_compiler_error(
+            fail ~ "is via '" ~ via ~ "', which declares no checks_window date_column"
+        ) }}
+    {%- endif -%}
+    {%- set filter = none -%}
+    {%- set since = checks_from() -%}
+    {%- if since is not none -%}
+        {#- The parent's relation from the graph: source() or ref() here would make every
+            generic test depend on it, and `dbt test --select source:shop` would then run
+            them all. The keys go in as an array, looked up by index (see
+            of_orders_computed). -#}
+        {%- set parent_relation = api.Relation.create(
+            database=parent.database,
+            schema=parent.schema,
+            identifier=parent.get('identifier') or parent.get('alias'),
+        ) -%}
+        {%- set filter = declared.key ~ ' = any(array(select checked.' ~ declared.key
+            ~ ' from ' ~ parent_relation ~ ' as checked where checked.' ~ parent_date_column
+            ~ " >= date '" ~ since ~ "'))" -%}
+    {%- endif -%}
+    {#- every row with a key lies wholly inside or outside the window of its parent row -#}
+    {{ return({'filter': filter, 'whole_keys': [declared.key] + whole_keys}) }}
 {%- endmacro %}

@@ -12,24 +12,26 @@
     )
 }}
 
+{%- set start = incremental_orders_start() %}
+
 with
 
 orders as (
     select * from {{ ref('stg_shop__orders') }}
     where
         order_date < {{ as_of_date() }}
-        and order_date >= {{ incremental_orders_start() }}
+        and order_date >= {{ start }}
 ),
 
 -- the lines and cancellations of these orders only (by index on a weekly run)
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
-    where {{ of_orders_computed(ref('stg_shop__orders')) }}
+    where {{ of_orders_computed(ref('stg_shop__orders'), start) }}
 ),
 
 cancellations as (
     select * from {{ ref('stg_shop__cancellations') }}
-    where {{ of_orders_computed(ref('stg_shop__orders')) }}
+    where {{ of_orders_computed(ref('stg_shop__orders'), start) }}
 ),
 
 order_totals as (

@@ -11,6 +11,8 @@
     )
 }}
 
+{%- set start = incremental_orders_start() %}
+
 with
 
 orders as (
@@ -20,12 +22,12 @@ orders as (
     from {{ ref('int_orders_priced') }}
     where
         is_completed
-        and order_date >= {{ incremental_orders_start() }}
+        and order_date >= {{ start }}
 ),
 
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
-    where {{ of_orders_computed(ref('int_orders_priced')) }}
+    where {{ of_orders_computed(ref('int_orders_priced'), start) }}
 ),
 
 final as (

@@ -2,17 +2,17 @@
 -- with the purchase day before and after, its number and the customer's first one.
 -- Cancelled orders are not activity.
 -- Incremental, append only: the pre-hook deletes the days from the first one the run
--- computes again (and forgets next days pointing there), the run appends the new days,
--- each customer's first new day taking its previous day and number from the last stored
--- one, and the post-hook gives that stored day its next day. A weekly run touches the
--- week's days and one stored day per customer who bought, not each customer's history.
+-- computes again and gives each buyer's last stored day its next day, the first new one
+-- (see link_purchase_days_from_start); the run appends the new days, each customer's
+-- first new day taking its previous day and number from that stored day. A weekly run
+-- touches the week's days and one stored day per customer who bought, not each
+-- customer's history.
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ purchase_days_forget_from_start() }}",
-        post_hook="{{ purchase_days_link_new_days() }}",
+        pre_hook="{{ link_purchase_days_from_start(ref('int_orders_priced')) }}",
         indexes=[
             {'columns': ['customer_id', 'purchase_date'], 'unique': true},
             {'columns': ['purchase_date']},
@@ -38,28 +38,17 @@ new_days as (
     order by customer_id asc, order_date asc
 ),
 
--- each customer's last stored day before the new ones (one index lookup per customer);
--- none on a full build
+-- each buyer's last stored day before the new ones: the pre-hook has given it the first
+-- new day as its next (read by index); none on a full build
 days_before as (
     {% if is_incremental() %}
         select
-            buyers.customer_id,
-            last_day.purchase_date,
-            last_day.purchase_day_number,
-            last_day.first_purchase_date
-        from (select distinct new_days.customer_id from new_days) as buyers
-        cross join lateral (
-            select
-                stored.purchase_date,
-                stored.purchase_day_number,
-                stored.first_purchase_date
-            from {{ this }} as stored
-            where
-                stored.customer_id = buyers.customer_id
-                and stored.purchase_date < {{ start }}
-            order by stored.purchase_date desc
-            limit 1
-        ) as last_day
+            stored.customer_id,
+            stored.purchase_date,
+            stored.purchase_day_number,
+            stored.first_purchase_date
+        from {{ this }} as stored
+        where stored.next_purchase_date >= {{ start }}
     {% else %}
         select
             cast(null as bigint) as customer_id,

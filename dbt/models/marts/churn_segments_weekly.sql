@@ -13,6 +13,8 @@
     )
 }}
 
+{%- set weeks_start = weeks_to_build_start() %}
+
 with
 
 -- churned in the week: a lapse that takes effect in it, without a purchase before its
@@ -27,7 +29,7 @@ churned as (
         changes.change_type = 'lapsed'
         and (changes.reactivated_date is null or changes.reactivated_date > changes.week_end)
         and changes.week_end > {{ last_built_week_end() }}
-        and {{ purchased_since_weeks_to_build('changes.purchase_date', churn_window_days() | int + 1) }}
+        and {{ purchased_since_weeks_to_build('changes.purchase_date', churn_window_days() | int + 1, weeks_start) }}
 ),
 
 purchase_days as (
@@ -38,7 +40,7 @@ order_items as (
     select * from {{ ref('order_items') }}
     where
         is_completed
-        and {{ purchased_since_weeks_to_build('order_date', churn_window_days() | int + 1) }}
+        and {{ purchased_since_weeks_to_build('order_date', churn_window_days() | int + 1, weeks_start) }}
 ),
 
 products as (

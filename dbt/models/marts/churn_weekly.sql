@@ -1,5 +1,5 @@
 -- Weekly churn on the as-of grid: one row per full week [week_end - 7, week_end) of
--- history, week_end being that week's as-of date. See DESIGN.md (Churn) for the rules.
+-- history, week_end being that week's as-of date. See docs/architecture.md for the rules.
 -- Incremental: a weekly run builds only the weeks after the last one already built (the
 -- new week), starting from status counts taken as of that week's start.
 {{
@@ -11,6 +11,8 @@
         pre_hook="{{ keep_weeks_on_grid() }}",
     )
 }}
+
+{%- set weeks_start = weeks_to_build_start() %}
 
 with
 
@@ -74,7 +76,6 @@ first_week as (
 -- before it, by index; who ever bought, from the customer totals) instead of every change
 baseline as (
     {% if is_incremental() %}
-        {%- set weeks_start = weeks_to_build_start() %}
         select
             (
                 select count(distinct purchase_days.customer_id)
@@ -116,7 +117,7 @@ weekly_changes as (
         changes.effective_date > first_week.first_week_start
         -- no change after the first week comes from a purchase more than W + 1 days before
         -- it: on a weekly run the purchase days are read by index from there
-        and {{ purchased_since_weeks_to_build('changes.purchase_date', churn_window_days() | int + 1) }}
+        and {{ purchased_since_weeks_to_build('changes.purchase_date', churn_window_days() | int + 1, weeks_start) }}
     group by changes.week_end
 ),
 
@@ -155,7 +156,7 @@ at_risk_spans as (
         ) as last_day
     from purchase_days
     -- a span ends at most W days after its purchase
-    where {{ purchased_since_weeks_to_build('purchase_date', churn_window_days()) }}
+    where {{ purchased_since_weeks_to_build('purchase_date', churn_window_days(), weeks_start) }}
 ),
 
 at_risk_by_week as (

@@ -10,16 +10,18 @@
     )
 }}
 
+{%- set start = incremental_orders_start() %}
+
 with
 
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
-    where {{ of_orders_computed(ref('int_orders_priced')) }}
+    where {{ of_orders_computed(ref('int_orders_priced'), start) }}
 ),
 
 orders as (
     select * from {{ ref('int_orders_priced') }}
-    where order_date >= {{ incremental_orders_start() }}
+    where order_date >= {{ start }}
 ),
 
 final as (
