@@ -8,11 +8,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
 from churn.build.commands import build_steps, plan_build
-from churn.build.invocation import DbtBuildFailed, NodeResult, run_dbt, run_dbt_with_node_tasks
+from churn.build.invocation import DbtBuildFailed, DbtSession, NodeResult
 from churn.build.state import exclusive_build, read_last_build, read_raw_changes, record_build
 from churn.settings import RunParameters
 from churn.warehouse.blocks import resolve_warehouse
-from churn.warehouse.connection import Warehouse
 from churn.warehouse.raw import landing_transaction, raw_order_count
 
 EMPTY_RAW = (
@@ -22,10 +21,10 @@ EMPTY_RAW = (
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
-def dbt_in_one_task(warehouse: Warehouse, args: list[str]) -> list[NodeResult]:
+def dbt_in_one_task(session: DbtSession, args: list[str]) -> list[NodeResult]:
     """Run one dbt command (the raw checks, or `dbt build`) as one task: the quick path,
     without a Prefect task per model and test."""
-    return run_dbt(warehouse, args)
+    return session.run(args)
 
 
 @flow(name="build-warehouse-models")
@@ -70,16 +69,17 @@ def build_warehouse_models(params: RunParameters = RunParameters()) -> State:
         )
         results: list[NodeResult] = []
         failure: DbtBuildFailed | None = None
-        for step in steps:
-            try:
-                if params.dbt_node_tasks:
-                    results += run_dbt_with_node_tasks(warehouse, step.args)
-                else:
-                    results += dbt_in_one_task.with_options(name=step.name)(warehouse, step.args)
-            except DbtBuildFailed as error:
-                results += error.rows
-                failure = error
-                break
+        with DbtSession(warehouse) as session:
+            for step in steps:
+                try:
+                    if params.dbt_node_tasks:
+                        results += session.run_with_node_tasks(step.args)
+                    else:
+                        results += dbt_in_one_task.with_options(name=step.name)(session, step.args)
+                except DbtBuildFailed as error:
+                    results += error.rows
+                    failure = error
+                    break
         rows = [result.as_row() for result in results]
         if rows:
             create_table_artifact(

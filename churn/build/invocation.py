@@ -130,37 +130,93 @@ def _raise_on_failure(args: list[str], success: bool, rows: list[NodeResult], er
     raise DbtBuildFailed(f"{what} failed: {error or 'see the dbt log'}", rows)
 
 
+class DbtSession:
+    """dbt invocations on one warehouse that share a target folder and one parse.
+
+    The raw checks and the build are two invocations; parsed once, with the vars they
+    share, the second does not load the project again (each load of even a partial
+    parse costs seconds). Use it as a context manager.
+    """
+
+    def __init__(self, warehouse: Warehouse, project_dir: Path = DBT_PROJECT_DIR) -> None:
+        self.warehouse = warehouse
+        self.project_dir = project_dir
+        self._stack = contextlib.ExitStack()
+        self._target: Path | None = None
+        self._manifest: Any = None
+        self._parsed_vars: str | None = None
+
+    def __enter__(self) -> DbtSession:
+        self._stack.enter_context(temporary_environment(self.warehouse.dbt_env()))
+        self._target = self._stack.enter_context(invocation_folder())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    @property
+    def target(self) -> Path:
+        assert self._target is not None, "use the session as a context manager"
+        return self._target
+
+    def location(self) -> list[str]:
+        return location_args(self.target, self.project_dir)
+
+    def manifest(self, args: list[str]) -> Any:
+        """The project parsed with the vars of `args` (once per set of vars)."""
+        from dbt.cli.main import dbtRunner
+
+        given = args[args.index("--vars") + 1] if "--vars" in args else ""
+        if self._manifest is None or given != self._parsed_vars:
+            vars_args = ["--vars", given] if given else []
+            parsed = dbtRunner().invoke(["parse", "--quiet", *vars_args, *self.location()])
+            _raise_on_failure(["parse"], parsed.success, [], parsed.exception)
+            self._manifest, self._parsed_vars = parsed.result, given
+        return self._manifest
+
+    def run(self, args: list[str]) -> list[NodeResult]:
+        """One dbt command without per-node Prefect tasks; raises naming what failed."""
+        from dbt.cli.main import dbtRunner
+
+        runner = dbtRunner(manifest=self.manifest(args))
+        result = runner.invoke([*args, "--quiet", *self.location()])
+        rows = node_results(result)
+        _raise_on_failure(args, result.success, rows, result.exception)
+        return rows
+
+    def run_with_node_tasks(self, args: list[str]) -> list[NodeResult]:
+        """dbt through prefect-dbt: each model, seed and test becomes a Prefect task."""
+        from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
+        settings = PrefectDbtSettings(
+            project_dir=self.project_dir, profiles_dir=self.project_dir, target_path=self.target
+        )
+        runner = PrefectDbtRunner(
+            manifest=self.manifest(args), settings=settings, raise_on_failure=False
+        )
+        try:
+            result = runner.invoke([*args, "--log-path", str(parse_cache_dir() / "logs")])
+        except ValueError as error:  # dbt could not run at all (e.g. a compilation error)
+            raise DbtBuildFailed(str(error)) from None
+        rows = node_results(result)
+        _raise_on_failure(args, result.success, rows, result.exception)
+        return rows
+
+
 def run_dbt(
     warehouse: Warehouse, args: list[str], project_dir: Path = DBT_PROJECT_DIR
 ) -> list[NodeResult]:
-    """One dbt invocation without per-node Prefect tasks; raises naming what failed."""
-    from dbt.cli.main import dbtRunner
-
-    with temporary_environment(warehouse.dbt_env()), invocation_folder() as target:
-        result = dbtRunner().invoke([*args, "--quiet", *location_args(target, project_dir)])
-    rows = node_results(result)
-    _raise_on_failure(args, result.success, rows, result.exception)
-    return rows
+    """One dbt command in a session of its own, without per-node Prefect tasks."""
+    with DbtSession(warehouse, project_dir) as session:
+        return session.run(args)
 
 
 def run_dbt_with_node_tasks(
     warehouse: Warehouse, args: list[str], project_dir: Path = DBT_PROJECT_DIR
 ) -> list[NodeResult]:
-    """dbt through prefect-dbt: each model, seed and test becomes a Prefect task."""
-    from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
-
-    with temporary_environment(warehouse.dbt_env()), invocation_folder() as target:
-        settings = PrefectDbtSettings(
-            project_dir=project_dir, profiles_dir=project_dir, target_path=target
-        )
-        runner = PrefectDbtRunner(settings=settings, raise_on_failure=False)
-        try:
-            result = runner.invoke([*args, "--log-path", str(parse_cache_dir() / "logs")])
-        except ValueError as error:  # dbt could not run at all (e.g. a compilation error)
-            raise DbtBuildFailed(str(error)) from None
-    rows = node_results(result)
-    _raise_on_failure(args, result.success, rows, result.exception)
-    return rows
+    """One dbt command in a session of its own, each node a Prefect task."""
+    with DbtSession(warehouse, project_dir) as session:
+        return session.run_with_node_tasks(args)
 
 
 def parse_project(warehouse: Warehouse | None = None) -> None:
