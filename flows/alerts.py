@@ -17,6 +17,7 @@ from churn.redaction import describe_error
 from churn.settings import RunParameters
 from churn.settings.blocks import load_block
 from churn.warehouse.blocks import warehouse_from_block
+from flows.outcomes import run_page
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def alert_on_failure(flow: Any, flow_run: Any, state: Any) -> None:
         failing_step(error, message),
         f"{type(error).__name__}: {error}" if error is not None else message,
         secrets,
+        run_url=run_page(getattr(flow_run, "id", None)),
     )
     try:
         send_report(

@@ -11,6 +11,7 @@ from typing import Any
 
 from prefect import get_run_logger
 from prefect.states import Failed, State
+from prefect.utilities.urls import url_for
 
 
 def result_or_failure(step: State) -> tuple[Any, State | None]:
@@ -35,3 +36,21 @@ def failed_like(step: State) -> State:
     except Exception as unreadable:  # a step that failed without a result to read
         error = unreadable
     return Failed(message=step.message, data=error if isinstance(error, BaseException) else None)
+
+
+def run_page(flow_run_id: object) -> str | None:
+    """A flow run's page in the Prefect UI, when Prefect knows the UI's address
+    (PREFECT_UI_URL, or a server's own address); None for a temporary server."""
+    if not flow_run_id:
+        return None
+    return url_for("flow-run", obj_id=str(flow_run_id))
+
+
+def this_pipeline_run_page() -> str | None:
+    """The page of the pipeline run this flow belongs to (the parent run, not a step)."""
+    from prefect.runtime import flow_run
+
+    try:
+        return run_page(flow_run.root_flow_run_id)
+    except Exception:  # no API to ask (an ephemeral run winding down): no link
+        return None

@@ -7,6 +7,7 @@ runs) to the terminal and the `reports/` folder.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from prefect import flow, get_run_logger, task
@@ -24,6 +25,7 @@ from churn.settings import RunParameters
 from churn.settings.blocks import in_deployment_run, load_block
 from churn.warehouse.blocks import resolve_warehouse
 from churn.warehouse.connection import Warehouse
+from flows.outcomes import this_pipeline_run_page
 
 
 @task(name="read-marts", cache_policy=NO_CACHE)
@@ -113,7 +115,7 @@ def deliver_to_telegram(
         raise
     ledger.finish_delivery(warehouse, delivery_id)
     logger.info("Report for %s sent to chat %s: messages %s", as_of, chat_id, message_ids)
-    return f"telegram chat {chat_id}"
+    return f"telegram chat {chat_id}, messages {', '.join(map(str, message_ids))}"
 
 
 def print_dry_run(report: RenderedReport) -> None:
@@ -135,7 +137,7 @@ def send_churn_report(params: RunParameters = RunParameters()) -> str:
     params = params.for_week()
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
-    data = read_marts(warehouse, params)
+    data = dataclasses.replace(read_marts(warehouse, params), run_url=this_pipeline_run_page())
     report = render(data)
     telegram = load_block(TelegramBot, params.telegram_block)
     if telegram is not None:

@@ -48,8 +48,9 @@ def reporting(
 def assert_delivered_once(state: Any, warehouse: Warehouse, server: FakeTelegramServer) -> None:
     """The report arrived once: a photo and the text parts, each once, all in the ledger."""
     assert state.is_completed(), state.message
-    assert state.result() == f"telegram chat {DEFAULT_CHAT_ID}"
     sent = server.messages
+    ids = ", ".join(str(message.message_id) for message in sent)
+    assert state.result() == f"telegram chat {DEFAULT_CHAT_ID}, messages {ids}"
     assert [message.method for message in sent][:1] == ["sendPhoto"]
     assert all(message.method == "sendMessage" for message in sent[1:]) and len(sent) >= 2
     texts = [message.text for message in sent[1:]]

@@ -318,3 +318,34 @@ def test_chart_without_data_is_still_a_png(history: list[tuple[date, float | Non
 def test_report_data_is_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         make_week().revenue = Decimal(0)  # type: ignore[misc]
+
+
+def test_the_report_links_to_its_run_when_the_ui_address_is_known() -> None:
+    url = "http://prefect.example.com/runs/flow-run/1b2c?tab=Logs&x=<y>"
+    data = dataclasses.replace(make_report(), run_url=url)
+
+    text = render_report(data)
+
+    last_line = text.splitlines()[-1]
+    assert last_line.startswith('🔗 <a href="http://prefect.example.com/runs/flow-run/1b2c')
+    assert "&amp;x=&lt;y&gt;" in last_line  # the address is escaped inside the attribute
+    assert parse_telegram_html(last_line) == "🔗 This run in the Prefect UI"
+    assert "Prefect UI" not in render_report(make_report())  # no address, no link
+
+
+def test_a_partial_week_is_said_above_the_figures_in_both_locales() -> None:
+    from churn.report.coverage import week_coverage
+
+    daily = {AS_OF - timedelta(days=offset): 40 for offset in range(8, 36)}
+    daily[AS_OF - timedelta(days=7)] = 35  # Monday of the week; Tuesday on: nothing
+    coverage = week_coverage(daily, AS_OF - timedelta(days=6), AS_OF)
+    english = render_report(dataclasses.replace(make_report(), coverage=coverage))
+    portuguese = render_report(dataclasses.replace(make_report("pt_BR"), coverage=coverage))
+
+    assert "Partial week: the data ends on Nov 10, 2026, so 2 of its 7 days are covered" in (
+        english
+    )
+    assert "No orders on Nov 10, 2026, though the 4 weeks before had about 40 a day" in english
+    assert "Semana parcial: os dados terminam em 10/11/2026" in portuguese
+    for line in english.splitlines():
+        parse_telegram_html(line)

@@ -12,6 +12,7 @@ from churn.delivery.errors import DeliveryError
 from churn.importing.contract import ImportRefused
 from churn.redaction import redact
 from churn.report.marts import ReportingError
+from churn.report.text import run_link
 from churn.simulation.plan import GenerationError
 from churn.warehouse.blocks import MissingWarehouseBlock
 from churn.warehouse.connection import WarehouseUnavailable
@@ -28,8 +29,8 @@ _STEPS_BY_ERROR: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
 )
 # ... or, when the exception is not at hand, by a word of the run's state message.
 _STEPS_BY_WORD = (
-    ("import", "import of the shop's exports"),
     ("raw holds", "source (what raw holds)"),
+    ("import", "import of the shop's exports"),
     ("dbt", "dbt build"),
     ("landing", "generation"),
     ("telegram", "report"),
@@ -49,9 +50,16 @@ def failing_step(error: BaseException | None, message: str) -> str:
 
 
 def render_alert(
-    flow_name: str, run_name: str, as_of: str, step: str, error_text: str, secrets: list[str]
+    flow_name: str,
+    run_name: str,
+    as_of: str,
+    step: str,
+    error_text: str,
+    secrets: list[str],
+    run_url: str | None = None,
 ) -> str:
-    """The alert's HTML text; every value escaped, secrets removed, the error shortened."""
+    """The alert's HTML text; every value escaped, secrets removed, the error shortened,
+    and a link to the run in the Prefect UI when its address is known."""
     cleaned = " ".join(redact(error_text, secrets).split())
     if len(cleaned) > MAX_ERROR_CHARS:
         cleaned = cleaned[: MAX_ERROR_CHARS - 1] + "…"
@@ -63,4 +71,6 @@ def render_alert(
         f"Error: {html.escape(cleaned)}",
         "No report was sent for this run; see the flow run in the Prefect UI.",
     ]
+    if run_url:
+        lines.append(run_link(run_url, "This run in the Prefect UI"))
     return "\n".join(lines)

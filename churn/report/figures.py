@@ -54,3 +54,5 @@ class ReportData:
     # the customer model's outlook (churn/report/outlook.py); None: not read, not shown
     prediction: PredictionFigures | None = None
     churn_movement: ChurnMovement | None = None
+    # the run's page in the Prefect UI, when Prefect knows the UI's address
+    run_url: str | None = None

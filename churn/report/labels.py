@@ -42,6 +42,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
             "the data may be incomplete."
         ),
         "and": "and",
+        "run_link": "This run in the Prefect UI",
         "not_available": "n/a",
         "percentage_points": "pp",
         "caption_title": "Churn and cohort retention",
@@ -90,6 +91,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
             "{typical} por dia: os dados podem estar incompletos."
         ),
         "and": "e",
+        "run_link": "Esta execução na interface do Prefect",
         "not_available": "n/d",
         "percentage_points": "p.p.",
         "caption_title": "Evasão e retenção por coorte",

@@ -198,7 +198,14 @@ def render_report(data: ReportData) -> str:
     """
     text = _WeekText(data)
     sections = [text.header(), text.churn(), *outlook_sections(data), text.orders()]
+    if data.run_url:
+        sections.append([run_link(data.run_url, text.labels["run_link"])])
     return "\n\n".join("\n".join(section) for section in sections)
+
+
+def run_link(url: str, label: str) -> str:
+    """A line linking to the run in the Prefect UI (the address escaped as an attribute)."""
+    return f'🔗 <a href="{html.escape(url, quote=True)}">{html.escape(label)}</a>'
 
 
 def render_caption(data: ReportData) -> str:
