@@ -2,6 +2,8 @@
 
     python -m blocks                  # save the blocks configured in .env / the environment
     python -m blocks --check          # prove the saved blocks work (SELECT 1, getMe)
+    python -m blocks --missed-run-alert [--deadline-minutes 120]
+                                      # alert the chat when a weekly run does not complete
 
 Settings come from `.env` (see `.env.example`); real environment variables override the
 file. Every setting is validated before anything is saved. Exit codes: 0 done, 1 a save
@@ -11,11 +13,13 @@ or a check failed, 2 bad input (nothing saved). No secret is ever printed.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from blocks.missed_run import DEFAULT_DEADLINE, create_missed_run_alert
 from blocks.registration import (
     TELEGRAM_BOT_TOKEN,
     TELEGRAM_CHAT_ID,
@@ -91,6 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="save nothing: load both blocks and prove them (SELECT 1 on the warehouse, "
         "getMe on the bot); exit 1 if either is wrong (no Telegram block is fine: reports "
         "are then dry runs)",
+    )
+    parser.add_argument(
+        "--missed-run-alert",
+        action="store_true",
+        help="create or update the automation that tells the Telegram block's chat when a "
+        "run of a deployment of prefect.yaml has not completed within the deadline of "
+        "being due",
+    )
+    parser.add_argument(
+        "--deadline-minutes",
+        type=int,
+        default=int(DEFAULT_DEADLINE.total_seconds() // 60),
+        metavar="N",
+        help="with --missed-run-alert: minutes a due run has to complete (default: %(default)s)",
     )
     return parser
 
@@ -198,10 +216,32 @@ def check_blocks(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def create_alert(args: argparse.Namespace) -> int:
+    """Create or update the missed-run automation and its notification block."""
+    if args.deadline_minutes < 1:
+        return _fail("--deadline-minutes must be at least 1", EXIT_BAD_INPUT)
+    try:
+        name, deployments = create_missed_run_alert(
+            args.telegram_block, dt.timedelta(minutes=args.deadline_minutes)
+        )
+    except LookupError as error:
+        return _fail(str(error), EXIT_FAILED)
+    except Exception as error:
+        return _fail(f"could not create the alert: {describe_error(error, [])}", EXIT_FAILED)
+    print(
+        f"automation '{name}': a message to the chat of block '{args.telegram_block}' when a "
+        f"run of {', '.join(deployments)} has not completed {args.deadline_minutes} minutes "
+        "after it was due"
+    )
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        if args.missed_run_alert:
+            return create_alert(args)
         return check_blocks(args) if args.check else register_blocks(args)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
