@@ -1,30 +1,72 @@
-"""Run both benchmarks, one after the other: generation, then the whole pipeline.
+"""Run every benchmark in one session, then one table of all the targets.
 
-    uv run python bench/run.py           # up to 1M orders (a run of about half an hour)
-    uv run python bench/run.py --full    # up to 10M orders
+    uv run python bench/run.py           # scale curve to ~1M orders
+    uv run python bench/run.py --full    # scale curve to ~10M orders, generation to 1M customers
 
-Each writes its own table: bench/results/generation.md and bench/results/pipeline.md.
+The benchmarks share one work folder, one time budget and one running Prefect server;
+the naive pipeline is measured once (bench/pipeline.py) and its landing steps are reused
+by bench/generation.py. Each writes its own file under bench/results/; the targets of
+all of them go to bench/results/targets.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-if __package__ in (None, ""):  # run as a script: make `bench` and `flows` importable
+if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import generation, pipeline
+from bench.common import (
+    RESULTS_DIR,
+    SEED_SCALE_CUSTOMERS,
+    add_budget_arguments,
+    new_report,
+    session,
+)
+from bench.report import Report, Target
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the generation and pipeline benchmarks.")
-    parser.add_argument("--full", action="store_true", help="scale up to 10M orders")
+    parser = argparse.ArgumentParser(description="Run every benchmark, then all the targets.")
+    parser.add_argument("--full", action="store_true", help="scale up to ~10M orders")
+    add_budget_arguments(parser, minutes=120)
     args = parser.parse_args(argv)
-    customers = ["10000", "100000", "1000000"] if args.full else ["10000", "100000"]
-    status = generation.main(["--customers", *customers])
-    return status or pipeline.main(["--full"] if args.full else [])
+    began = time.monotonic()
+    customers = [10_000, 100_000, 1_000_000] if args.full else [10_000, 100_000]
+    targets: list[Target] = []
+
+    def part(name: str, title: str, body: Callable[[Report], T]) -> T:
+        started = time.monotonic()
+        report = new_report(RESULTS_DIR / f"{name}.md", title)
+        result = body(report)
+        report.finish((time.monotonic() - started) / 60)
+        targets.extend(report.targets)
+        return result
+
+    with session(args.budget_minutes, args.step_timeout, "bench_all_") as current:
+        naive = part(
+            "pipeline",
+            "Pipeline benchmark: ours against the naive pipeline",
+            lambda r: pipeline.run(current, r, SEED_SCALE_CUSTOMERS, None, False),
+        )
+        part(
+            "generation",
+            "Generation benchmark",
+            lambda r: generation.run(current, r, customers, ["streamed"], 1, None, naive=naive),
+        )
+
+    summary = new_report(RESULTS_DIR / "targets.md", "Every benchmark's targets")
+    summary.add_targets(*targets)
+    summary.finish((time.monotonic() - began) / 60)
+    return 0
 
 
 if __name__ == "__main__":
