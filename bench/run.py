@@ -21,7 +21,7 @@ from typing import TypeVar
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import generation, pipeline
+from bench import generation, pipeline, scale
 from bench.common import (
     RESULTS_DIR,
     SEED_SCALE_CUSTOMERS,
@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             "Generation benchmark",
             lambda r: generation.run(current, r, customers, ["streamed"], 1, None, naive=naive),
         )
+        largest = "10M" if args.full else "1M"
+        part("scale", "Scale benchmark", lambda r: scale.run(current, r, largest))
 
     summary = new_report(RESULTS_DIR / "targets.md", "Every benchmark's targets")
     summary.add_targets(*targets)
