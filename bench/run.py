@@ -21,7 +21,7 @@ from typing import TypeVar
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import generation, pipeline, scale
+from bench import generation, node_tasks, pipeline, scale
 from bench.common import (
     RESULTS_DIR,
     SEED_SCALE_CUSTOMERS,
@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             "generation",
             "Generation benchmark",
             lambda r: generation.run(current, r, customers, ["streamed"], 1, None, naive=naive),
+        )
+        part(
+            "node_tasks",
+            "Per-node dbt tasks benchmark",
+            lambda r: node_tasks.run(current, r, SEED_SCALE_CUSTOMERS),
         )
         largest = "10M" if args.full else "1M"
         part("scale", "Scale benchmark", lambda r: scale.run(current, r, largest))
