@@ -21,7 +21,7 @@ from typing import TypeVar
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import generation, node_tasks, pipeline, scale
+from bench import fixed_costs, generation, node_tasks, pipeline, scale
 from bench.common import (
     RESULTS_DIR,
     SEED_SCALE_CUSTOMERS,
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     with session(args.budget_minutes, args.step_timeout, "bench_all_") as current:
+        part("fixed_costs", "Fixed costs benchmark", lambda r: fixed_costs.run(current, r))
         naive = part(
             "pipeline",
             "Pipeline benchmark: ours against the naive pipeline",
