@@ -140,6 +140,7 @@ class Finished:
     seconds: float  # wall clock, launch to exit
     cpu: float  # user + system seconds of the process and the descendants it waited for
     peak_rss: int  # bytes
+    load: float  # the machine's 1-minute load average at launch
     lines: list[tuple[float, str]]  # (seconds since launch, line), stdout and stderr merged
 
     def first_line(self, predicate: Callable[[str], bool]) -> float | None:
@@ -159,6 +160,7 @@ def run_process(
 ) -> Finished:
     """Run `command` in a session of its own; on timeout kill the whole session."""
     timeout = budget.timeout()
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     process = subprocess.Popen(
         list(command),
@@ -201,6 +203,7 @@ def run_process(
         seconds=seconds,
         cpu=usage.ru_utime + usage.ru_stime,
         peak_rss=usage.ru_maxrss * 1024,  # KiB on Linux
+        load=load,
         lines=list(lines),
     )
     if check and finished.returncode != 0:
@@ -222,8 +225,8 @@ def run_child(
     """Run `script`'s child function `name` in a fresh process; its result and usage.
 
     The child gets `spawned` (the epoch time just before launch) with its options; the
-    result gets the process's wall time, CPU time and peak RSS: `process_seconds`,
-    `process_cpu` and `peak_rss`.
+    result gets the process's wall time, CPU time, peak RSS and the load at its launch:
+    `process_seconds`, `process_cpu`, `peak_rss` and `load`.
     """
     options = {**options, "spawned": time.time()}
     command = [sys.executable, str(script), "--child", name, json.dumps(options)]
@@ -239,6 +242,7 @@ def run_child(
         "process_seconds": finished.seconds,
         "process_cpu": finished.cpu,
         "peak_rss": finished.peak_rss,
+        "load": finished.load,
     }
 
 

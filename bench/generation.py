@@ -259,7 +259,7 @@ def report_naive(report: Report, landings: list[Landing], naive: NaiveRun) -> No
         "",
         *lines,
         "- naive: each step a process of its own, timed from launch to exit.",
-        f"- load average (1, 5, 15 min) after the naive landing: {load_average()}",
+        f"- naive: {naive.load_summary()}",
         "",
     )
 

@@ -210,6 +210,7 @@ class NaiveRun:
     seed_fraction: float
     steps: dict[str, float] = field(default_factory=dict)
     rss: dict[str, int] = field(default_factory=dict)
+    loads: dict[str, float] = field(default_factory=dict)  # 1-minute load at each launch
     seeded_rows: int = 0
     empty_seed: float | None = None  # dbt seed of the same files with no rows
     report_text: str = ""
@@ -252,6 +253,10 @@ class NaiveRun:
         if not self.extrapolated:
             return f"{self.seed:,.1f}"
         return f"{self.seed:,.1f} (extrapolated from {self.seeded_rows / self.raw_rows:.0%})"
+
+    def load_summary(self) -> str:
+        steps = ", ".join(f"{step} {load:.1f}" for step, load in self.loads.items())
+        return f"1-minute load average at each step's launch: {steps}"
 
     def total_label(self) -> str:
         suffix = f" (extrapolated from {self.seed_fraction:.0%})" if self.extrapolated else ""
@@ -307,7 +312,7 @@ def measure_naive(
     )
     run = NaiveRun(customers, generated["counts"], seed_fraction)
     run.steps["generate"] = generated["process_seconds"]
-    run.rss["generate"] = generated["peak_rss"]
+    run.rss["generate"], run.loads["generate"] = generated["peak_rss"], generated["load"]
     print(f"naive: {run.raw_rows:,} rows generated in {run.steps['generate']:.1f} s", flush=True)
     run.seeded_rows = run.raw_rows
     if run.extrapolated:
@@ -319,6 +324,7 @@ def measure_naive(
         for step, command in (("dbt seed", "seed"), ("dbt run", "run"), ("dbt test", "test")):
             finished = _dbt(session, warehouse, project, command)
             run.steps[step], run.rss[step] = finished.seconds, finished.peak_rss
+            run.loads[step] = finished.load
             print(f"naive: {step} in {finished.seconds:.1f} s", flush=True)
             if not whole_pipeline:
                 break
@@ -327,6 +333,7 @@ def measure_naive(
     if whole_pipeline:
         reported = run_child(script, "report", {"directory": str(csv_dir)}, session.budget, env)
         run.steps["report"], run.rss["report"] = reported["process_seconds"], reported["peak_rss"]
+        run.loads["report"] = reported["load"]
         run.report_text = reported["text"]
     return run
 

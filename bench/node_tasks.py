@@ -133,7 +133,7 @@ def run(session: Session, report: Report, customers: int) -> None:
     rows = []
     for (_, label), (_, result) in zip(MODES, results, strict=False):
         if "missing" in result:
-            rows.append([label, result["missing"], "-", "-", "-", "-"])
+            rows.append([label, result["missing"], "-", "-", "-", "-", "-"])
             continue
         rows.append(
             [
@@ -143,6 +143,7 @@ def run(session: Session, report: Report, customers: int) -> None:
                 secs(result["body_start"]),
                 secs(result["process_seconds"]),
                 secs(result["process_cpu"]),
+                f"{result['load']:.1f}",
             ]
         )
     headers = ["dbt in the flow", "nodes", "dbt s", "flow body start s", "process s"]
@@ -150,7 +151,7 @@ def run(session: Session, report: Report, customers: int) -> None:
         f"## Per-node dbt tasks against one plain invocation, {approx(orders)} orders "
         "(running Prefect server)",
         "",
-        markdown_table([*headers, "process CPU s"], rows),
+        markdown_table([*headers, "process CPU s", "load at launch"], rows),
         "",
         per_node_cost(results),
         "- `dbt build` without --full-refresh on the already built warehouse (same as-of), "

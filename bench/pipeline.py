@@ -181,6 +181,7 @@ def report_end_to_end(
             secs(run.first_log_line()),
             secs(run.body_log_line()),
             mib(run.finished.peak_rss) if run.finished else "-",
+            f"{run.finished.load:.1f}" if run.finished else "-",
             _ratio(naive, run.seconds),
             run.note(),
         ]
@@ -194,6 +195,7 @@ def report_end_to_end(
                 "-",
                 "-",
                 mib(max(naive.rss.values())),
+                "-",
                 "1.0x",
                 f"{naive.orders:,} orders, {naive.raw_rows:,} raw rows",
             ]
@@ -203,13 +205,15 @@ def report_end_to_end(
         f"## End to end at {customers:,} customers, {PRODUCTS} products, "
         f"{HISTORY_DAYS} days to {AS_OF}",
         "",
-        markdown_table([*headers, "peak RSS", "naive / ours", "note"], rows),
+        markdown_table([*headers, "peak RSS", "load at launch", "naive / ours", "note"], rows),
         "",
         "- seconds: launch of `python flows/main.py ...` to its exit; `first flow log line`: "
         "launch to the flow run's first log line ('Beginning flow run'); `flow body's first "
         "line`: launch to the flow's own first line ('Week ending ...').",
         "- peak RSS: the largest of the process and the processes it waited for (the "
-        "ephemeral Prefect server); PostgreSQL and a running Prefect server not counted.",
+        "ephemeral Prefect server); PostgreSQL and a running Prefect server not counted. "
+        "load at launch: the machine's 1-minute load average (2 cores: above 2, other work "
+        "was waiting for a processor).",
         "- ad hoc, repeated and running server: the same throwaway database, `warehouse` "
         "block and CHURN_DATA_DIR (dbt's parse kept between runs); the repeated run "
         "regenerates and replaces the reported week, then builds incrementally.",
@@ -222,20 +226,20 @@ def report_end_to_end(
         "### The naive pipeline, step by step (each a process of its own)",
         "",
         markdown_table(
-            ["naive step", "seconds", "peak RSS"],
+            ["naive step", "seconds", "peak RSS", "load at launch"],
             [
                 [
                     STEP_LABELS[step],
                     naive.seed_label() if step == "dbt seed" else secs(value),
                     mib(naive.rss[step]),
+                    f"{naive.loads[step]:.1f}",
                 ]
                 for step, value in naive.steps.items()
             ]
-            + [["total", naive.total_label(), "-"]],
+            + [["total", naive.total_label(), "-", "-"]],
         ),
         "",
         f"- naive report: {naive.report_text}",
-        f"- load average (1, 5, 15 min) after the naive pipeline: {load_average()}",
         "",
     )
 
