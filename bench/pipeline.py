@@ -29,6 +29,7 @@ The server comes from BENCH_DATABASE_URL (default: postgres on 127.0.0.1:5432).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -212,8 +213,7 @@ def report_end_to_end(
         "line`: launch to the flow's own first line ('Week ending ...').",
         "- peak RSS: the largest of the process and the processes it waited for (the "
         "ephemeral Prefect server); PostgreSQL and a running Prefect server not counted. "
-        "load at launch: the machine's 1-minute load average (2 cores: above 2, other work "
-        "was waiting for a processor).",
+        f"load at launch: the machine's 1-minute load average ({os.cpu_count()} cores).",
         "- ad hoc, repeated and running server: the same throwaway database, `warehouse` "
         "block and CHURN_DATA_DIR (dbt's parse kept between runs); the repeated run "
         "regenerates and replaces the reported week, then builds incrementally.",
