@@ -2,6 +2,7 @@
 
     uv run python bench/run.py           # scale curve to ~1M orders
     uv run python bench/run.py --full    # scale curve to ~10M orders, generation to 1M customers
+    uv run python bench/run.py --quick   # a smoke run: 500 customers, scale curve to ~100k
 
 The benchmarks share one work folder, one time budget and one running Prefect server;
 the naive pipeline is measured once (bench/pipeline.py) and its landing steps are reused
@@ -37,10 +38,15 @@ T = TypeVar("T")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run every benchmark, then all the targets.")
     parser.add_argument("--full", action="store_true", help="scale up to ~10M orders")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 500 customers, scale to ~100k orders"
+    )
     add_budget_arguments(parser, minutes=120)
     args = parser.parse_args(argv)
     began = time.monotonic()
-    customers = [10_000, 100_000, 1_000_000] if args.full else [10_000, 100_000]
+    shop = 500 if args.quick else SEED_SCALE_CUSTOMERS
+    customers = [shop, 10 * shop, 100 * shop] if args.full else [shop, 10 * shop]
+    largest = "100k" if args.quick else "10M" if args.full else "1M"
     targets: list[Target] = []
 
     def part(name: str, title: str, body: Callable[[Report], T]) -> T:
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         naive = part(
             "pipeline",
             "Pipeline benchmark: ours against the naive pipeline",
-            lambda r: pipeline.run(current, r, SEED_SCALE_CUSTOMERS, None, False),
+            lambda r: pipeline.run(current, r, shop, None, False),
         )
         part(
             "generation",
@@ -66,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         part(
             "node_tasks",
             "Per-node dbt tasks benchmark",
-            lambda r: node_tasks.run(current, r, SEED_SCALE_CUSTOMERS),
+            lambda r: node_tasks.run(current, r, shop),
         )
-        largest = "10M" if args.full else "1M"
         part("scale", "Scale benchmark", lambda r: scale.run(current, r, largest))
 
     summary = new_report(RESULTS_DIR / "targets.md", "Every benchmark's targets")
