@@ -104,6 +104,7 @@ class Landing:
     orders: int
     raw_rows: int
     seconds: float  # generate + land, inside the process
+    process_seconds: float  # the process, launch to exit (Python's start and imports too)
     generate_seconds: float | None
     peak_rss: int
     precision: float
@@ -171,6 +172,7 @@ def measure_landing(session: Session, customers: int, mode: str) -> Landing:
         orders=landed["orders"],
         raw_rows=sum(landed[table] for table in RAW_TABLES),
         seconds=child["seconds"],
+        process_seconds=child["process_seconds"],
         generate_seconds=child["generated"],
         peak_rss=child["peak_rss"],
         precision=precision,
@@ -234,19 +236,19 @@ def report_naive(report: Report, landings: list[Landing], naive: NaiveRun) -> No
         rows.insert(
             0,
             [
-                f"ours ({ours.mode})",
+                f"ours ({ours.mode}), one process",
                 f"{ours.raw_rows:,}",
                 "-",
                 "-",
-                secs(ours.seconds),
-                f"{ours.rows_per_second:,.0f}",
+                secs(ours.process_seconds),
+                f"{ours.raw_rows / ours.process_seconds:,.0f}",
             ],
         )
     lines = []
     if ours is not None:
         extrapolated = " (the naive seed extrapolated)" if naive.extrapolated else ""
         lines.append(
-            f"- naive / ours: {naive.landing / ours.seconds:,.0f}x the time{extrapolated}."
+            f"- naive / ours: {naive.landing / ours.process_seconds:,.0f}x the time{extrapolated}."
         )
     report.add(
         f"## Ours against the naive landing, {naive.customers:,} customers "
@@ -258,7 +260,8 @@ def report_naive(report: Report, landings: list[Landing], naive: NaiveRun) -> No
         ),
         "",
         *lines,
-        "- naive: each step a process of its own, timed from launch to exit.",
+        "- total s: processes timed from launch to exit (ours: one process; naive: the "
+        "generator's, then `dbt seed`'s).",
         f"- naive: {naive.load_summary()}",
         "",
     )
