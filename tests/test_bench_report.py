@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from bench.common import Finished
 from bench.naive_pipeline import NaiveRun, default_seed_fraction
+from bench.pipeline import OursRun, targets
 from bench.report import Target, markdown_table, ratio_target, verdict
 
 
@@ -56,3 +58,31 @@ def test_markdown_table_right_aligns_numeric_columns_with_gaps() -> None:
     table = markdown_table(["what", "s"], [["a", "1.5"], ["b", "-"], ["c", "12.0"]])
     assert table.splitlines()[1] == "| ---- | ---: |"
     assert "|  1.5 |" in table
+
+
+def _ours(label: str, seconds: float) -> OursRun:
+    finished = Finished(["flows/main.py"], 0, seconds, 1.0, 400 * 2**20, 1.0, [])
+    return OursRun(label, finished, report_written=True)
+
+
+def test_end_to_end_targets_are_judged_only_against_a_naive_run_measured_whole() -> None:
+    runs = [
+        _ours("first run on a fresh clone (embedded warehouse)", 40.0),
+        _ours("ad hoc, first run with the block", 30.0),
+        _ours("ad hoc, repeated (the same command again)", 20.0),
+        _ours("running server, repeated, per-node dbt tasks", 25.0),
+    ]
+    counts = {"orders": 100, "order_items": 300}
+    steps = {"generate": 10.0, "dbt seed": 170.0, "dbt run": 10.0, "dbt test": 5.0, "report": 5.0}
+    whole = NaiveRun(10_000, counts, 1.0, steps=dict(steps))
+    rows = [target.row() for target in targets(10_000, runs, whole)]
+    assert rows[0][1:] == ["10.0x", "met by 0.0%"]
+    assert rows[1][1:] == ["5.0x", "met by 25%"]
+    assert rows[2][1:] == ["8.0x", "met by 60%"]
+    assert rows[3][2] == "met by 61%"
+
+    part = NaiveRun(10_000, counts, 0.05, steps=dict(steps))
+    part.seeded_rows, part.empty_seed = 20, 5.0
+    judged = [target.row() for target in targets(10_000, runs, part)][:3]
+    why = "not judged: the naive figure is extrapolated from 5%"
+    assert all(row[1:] == ["-", why] for row in judged)
