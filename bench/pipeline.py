@@ -65,6 +65,11 @@ PEAK_RSS_LIMIT = 1024**3
 REPEATED_AD_HOC_GOAL = 10.0
 FRESH_CLONE_GOAL = 4.0
 NODE_TASKS_GOAL = 5.0
+# The runs of ours, in the order they run.
+FRESH_CLONE = "first run on a fresh clone (embedded warehouse)"
+FIRST_AD_HOC = "ad hoc, first run with the block"
+REPEATED_AD_HOC = "ad hoc, repeated (the same command again)"
+NODE_TASKS = "running server, repeated, per-node dbt tasks"
 
 
 @dataclass
@@ -141,8 +146,7 @@ def measure_ours(session: Session, customers: int) -> list[OursRun]:
     )
     (work / "fresh_data").mkdir()
     try:
-        label = "first run on a fresh clone (embedded warehouse)"
-        runs = [run_ours(session, label, fresh, command)]
+        runs = [run_ours(session, FRESH_CLONE, fresh, command)]
     finally:
         # The embedded PostgreSQL outlives the run by design: stop it.
         stop = [sys.executable, "-m", "churn.warehouse", "stop"]
@@ -153,15 +157,13 @@ def measure_ours(session: Session, customers: int) -> list[OursRun]:
     with bench_database("pipeline") as warehouse:
         ad_hoc = run_env(work / "ad_hoc_home", **shared)
         save_warehouse_block(session, ad_hoc, warehouse.database)
-        runs.append(run_ours(session, "ad hoc, first run with the block", ad_hoc, command))
-        runs.append(run_ours(session, "ad hoc, repeated (the same command again)", ad_hoc, command))
+        runs.append(run_ours(session, FIRST_AD_HOC, ad_hoc, command))
+        runs.append(run_ours(session, REPEATED_AD_HOC, ad_hoc, command))
         api_url = session.prefect_api_url()
         deployed = run_env(work / "deployed_home", PREFECT_API_URL=api_url, **shared)
         save_warehouse_block(session, deployed, warehouse.database)
         with_tasks = flows_main(customers, "--dbt-node-tasks")
-        runs.append(
-            run_ours(session, "running server, repeated, per-node dbt tasks", deployed, with_tasks)
-        )
+        runs.append(run_ours(session, NODE_TASKS, deployed, with_tasks))
     return runs
 
 
@@ -248,9 +250,8 @@ def targets(customers: int, runs: list[OursRun], naive: NaiveRun | None) -> list
     """The end-to-end targets, judged from this run's figures."""
     by_label = {run.label: run for run in runs}
 
-    def seconds(label_start: str) -> float | None:
-        run = next((run for label, run in by_label.items() if label.startswith(label_start)), None)
-        return run.seconds if run else None
+    def seconds(label: str) -> float | None:
+        return by_label[label].seconds if label in by_label else None
 
     naive_total = naive.total if naive is not None and not naive.extrapolated else None
     missing = (
@@ -265,21 +266,21 @@ def targets(customers: int, runs: list[OursRun], naive: NaiveRun | None) -> list
         ratio_target(
             f"repeated ad hoc run {scale}: >= {REPEATED_AD_HOC_GOAL:g}x the naive pipeline",
             REPEATED_AD_HOC_GOAL,
-            seconds("ad hoc, repeated"),
+            seconds(REPEATED_AD_HOC),
             naive_total,
             missing,
         ),
         ratio_target(
             f"first run on a fresh clone {scale}: >= {FRESH_CLONE_GOAL:g}x the naive pipeline",
             FRESH_CLONE_GOAL,
-            seconds("first run on a fresh clone"),
+            seconds(FRESH_CLONE),
             naive_total,
             missing,
         ),
         ratio_target(
             f"per-node dbt tasks run {scale}: >= {NODE_TASKS_GOAL:g}x the naive pipeline",
             NODE_TASKS_GOAL,
-            seconds("running server, repeated, per-node"),
+            seconds(NODE_TASKS),
             naive_total,
             missing,
         ),

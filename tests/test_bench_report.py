@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from bench.common import Finished
 from bench.naive_pipeline import NaiveRun, default_seed_fraction
-from bench.pipeline import OursRun, targets
+from bench.pipeline import (
+    FIRST_AD_HOC,
+    FRESH_CLONE,
+    NODE_TASKS,
+    REPEATED_AD_HOC,
+    OursRun,
+    targets,
+)
 from bench.report import Target, markdown_table, ratio_target, verdict
 
 
@@ -67,10 +74,10 @@ def _ours(label: str, seconds: float) -> OursRun:
 
 def test_end_to_end_targets_are_judged_only_against_a_naive_run_measured_whole() -> None:
     runs = [
-        _ours("first run on a fresh clone (embedded warehouse)", 40.0),
-        _ours("ad hoc, first run with the block", 30.0),
-        _ours("ad hoc, repeated (the same command again)", 20.0),
-        _ours("running server, repeated, per-node dbt tasks", 25.0),
+        _ours(FRESH_CLONE, 40.0),
+        _ours(FIRST_AD_HOC, 30.0),
+        _ours(REPEATED_AD_HOC, 20.0),
+        _ours(NODE_TASKS, 25.0),
     ]
     counts = {"orders": 100, "order_items": 300}
     steps = {"generate": 10.0, "dbt seed": 170.0, "dbt run": 10.0, "dbt test": 5.0, "report": 5.0}
