@@ -167,15 +167,15 @@ def measure_ours(session: Session, customers: int) -> list[OursRun]:
     return runs
 
 
-def _ratio(naive: NaiveRun | None, seconds: float | None) -> str:
-    if naive is None or seconds is None:
+def _ratio(naive: NaiveRun | str, seconds: float | None) -> str:
+    if isinstance(naive, str) or seconds is None:
         return "-"
     ratio = f"{naive.total / seconds:,.1f}x"
     return f"{ratio} (extrapolated naive)" if naive.extrapolated else ratio
 
 
 def report_end_to_end(
-    report: Report, customers: int, runs: list[OursRun], naive: NaiveRun | None
+    report: Report, customers: int, runs: list[OursRun], naive: NaiveRun | str
 ) -> None:
     rows = [
         [
@@ -190,7 +190,9 @@ def report_end_to_end(
         ]
         for run in runs
     ]
-    if naive is not None:
+    if isinstance(naive, str):
+        rows.append(["naive pipeline", naive, "-", "-", "-", "-", "-", ""])
+    else:
         rows.append(
             [
                 "naive pipeline, every step (table below)",
@@ -222,7 +224,7 @@ def report_end_to_end(
         f"- load average (1, 5, 15 min) after these runs: {load_average()}",
         "",
     )
-    if naive is None:
+    if isinstance(naive, str):
         return
     report.add(
         "### The naive pipeline, step by step (each a process of its own)",
@@ -246,19 +248,20 @@ def report_end_to_end(
     )
 
 
-def targets(customers: int, runs: list[OursRun], naive: NaiveRun | None) -> list[Target]:
+def targets(customers: int, runs: list[OursRun], naive: NaiveRun | str) -> list[Target]:
     """The end-to-end targets, judged from this run's figures."""
     by_label = {run.label: run for run in runs}
 
     def seconds(label: str) -> float | None:
         return by_label[label].seconds if label in by_label else None
 
-    naive_total = naive.total if naive is not None and not naive.extrapolated else None
-    missing = (
-        f"not judged: the naive figure is extrapolated from {naive.seed_fraction:.0%}"
-        if naive is not None and naive.extrapolated
-        else "not measured"
-    )
+    if isinstance(naive, str):
+        naive_total, missing = None, naive
+    elif naive.extrapolated:
+        naive_total = None
+        missing = f"not judged: the naive figure is extrapolated from {naive.seed_fraction:.0%}"
+    else:
+        naive_total, missing = naive.total, "not measured"
     scale = (
         "at the seed scale" if customers == SEED_SCALE_CUSTOMERS else f"at {customers:,} customers"
     )
@@ -304,11 +307,17 @@ def run(
 ) -> NaiveRun | None:
     """Measure both pipelines, add their tables and targets to `report`; the naive run."""
     fraction = default_seed_fraction(customers) if naive_fraction is None else naive_fraction
-    naive = None if skip_naive else measure_naive(session, customers, fraction)
+    naive: NaiveRun | str = "not measured (--skip-naive)"
+    if not skip_naive:
+        try:
+            naive = measure_naive(session, customers, fraction)
+        except RuntimeError as error:  # a failed or stopped step: ours is still measured
+            naive = f"not measured ({str(error).splitlines()[0]})"
+            print(f"naive: {error}", flush=True)
     runs = measure_ours(session, customers)
     report_end_to_end(report, customers, runs, naive)
     report.add_targets(*targets(customers, runs, naive))
-    return naive
+    return naive if isinstance(naive, NaiveRun) else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,3 +93,6 @@ def test_end_to_end_targets_are_judged_only_against_a_naive_run_measured_whole()
     judged = [target.row() for target in targets(10_000, runs, part)][:3]
     why = "not judged: the naive figure is extrapolated from 5%"
     assert all(row[1:] == ["-", why] for row in judged)
+
+    failed = [target.row() for target in targets(10_000, runs, "not measured (dbt seed failed)")]
+    assert all(row[1:] == ["-", "not measured (dbt seed failed)"] for row in failed[:3])
