@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
+from churn.settings.prefect_server import free_port, is_healthy, quiet_env, running_prefect_server
 from churn.warehouse.connection import Warehouse
-from tests.prefect_server import free_port, is_healthy, quiet_env, running_prefect_server
 from tests.telegram_fake import FakeTelegramServer
 
 pytestmark = pytest.mark.slow

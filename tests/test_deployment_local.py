@@ -31,9 +31,9 @@ import pytest
 import yaml
 from prefect.client.schemas.objects import FlowRun
 
+from churn.settings.prefect_server import quiet_env, running_prefect_server, stop_process_group
 from churn.warehouse.connection import Warehouse
 from tests.conftest import create_database, drop_database
-from tests.prefect_server import quiet_env, running_prefect_server, stop_process_group
 from tests.telegram_fake import FakeTelegramServer
 
 pytestmark = pytest.mark.slow

@@ -28,10 +28,10 @@ from urllib.parse import quote
 
 import pytest
 
+from churn.settings.prefect_server import PrefectServer
 from churn.warehouse.connection import Warehouse
 from tests.buildah import HOST_CA_BUNDLE, Buildah, debian_rootfs, missing_requirements
 from tests.conftest import create_database, drop_database
-from tests.prefect_server import PrefectServer
 from tests.telegram_fake import FakeTelegramServer
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from blocks.missed_run import AUTOMATION_NAME, create_missed_run_alert, project_deployments
-from tests.prefect_server import running_prefect_server
+from churn.settings.prefect_server import running_prefect_server
 from tests.telegram_fake import FakeTelegramServer
 
 from .conftest import save_telegram_block

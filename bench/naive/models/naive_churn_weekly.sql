@@ -5,8 +5,8 @@ with customer_weeks as (
         customers.customer_id,
         max(orders.order_date) as last_order_date
     from {{ ref('naive_weeks') }} as weeks
-    cross join {{ source('raw', 'customers') }} as customers
-    left join {{ source('raw', 'orders') }} as orders
+    cross join {{ ref('customers') }} as customers
+    left join {{ ref('orders') }} as orders
         on
             customers.customer_id = orders.customer_id
             and orders.status = 'completed'

@@ -7,8 +7,8 @@ select
         sum(items.quantity * items.unit_price) filter (where orders.status = 'completed'), 0
     ) as revenue
 from {{ ref('naive_weeks') }} as weeks
-left join {{ source('raw', 'orders') }} as orders
+left join {{ ref('orders') }} as orders
     on orders.order_date >= weeks.week_end - 7 and orders.order_date < weeks.week_end
-left join {{ source('raw', 'order_items') }} as items
+left join {{ ref('order_items') }} as items
     on orders.order_id = items.order_id
 group by weeks.week_end

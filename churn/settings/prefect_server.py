@@ -1,10 +1,11 @@
-"""A real `prefect server start` in a subprocess, for tests whose subprocesses need an API.
+"""A real `prefect server start` in a subprocess, for code whose subprocesses need an API.
 
-In-process harnesses (`prefect_test_harness`) serve the test process only. Commands run
-as subprocesses (`python -m blocks`, `prefect deploy`, a worker, a flow inside an image)
-need a server they can reach over HTTP, exactly as in production: this starts one on a
-free port of 127.0.0.1 with its own PREFECT_HOME, waits (bounded) until /health answers,
-and always stops it, with everything it spawned, when the block exits.
+In-process harnesses (`prefect_test_harness`) serve their own process only. Commands run
+as subprocesses (`python -m blocks`, `prefect deploy`, a worker, a flow inside an image,
+`python flows/main.py` as a deployment would run it) need a server they can reach over
+HTTP, exactly as in production: this starts one on a free port of 127.0.0.1 with its own
+PREFECT_HOME, waits (bounded) until /health answers, and always stops it, with
+everything it spawned, when the block exits. The tests and the benchmarks use it.
 """
 
 from __future__ import annotations
