@@ -7,11 +7,12 @@ orders). In one run, each in a fresh process:
   CSV, `dbt seed` of every CSV, `dbt run`, `dbt test`, a pandas report);
 - ours, `python flows/main.py --as-of 2026-11-23 --customers 10000 --products 500
   --history-days 365`, as a user runs it:
-  1. the first run on a fresh clone: a new PREFECT_HOME (ephemeral Prefect server),
-     CHURN_DATA_DIR an empty folder and no warehouse block (new embedded warehouse);
+  1. the first run on a fresh clone: a new PREFECT_HOME, CHURN_DATA_DIR an empty
+     folder and no warehouse block (the run starts the local Prefect server and a new
+     embedded warehouse);
   2. a repeated ad hoc run: a `warehouse` SqlAlchemyConnector block (saved with
      `python -m blocks`) on a throwaway database, the same command run twice; the
-     second run is the figure;
+     second run, which finds the local Prefect server running, is the figure;
   3. deployed style: the same warehouse, block and data folder, against a running
      `prefect server start`, plain and with `--dbt-node-tasks` (one Prefect task per
      dbt node, as the deployments run).
@@ -135,6 +136,12 @@ def save_warehouse_block(session: Session, env: dict[str, str], database: str) -
     run_process(command, session.budget, {**env, "WAREHOUSE_URL": database_url(database)})
 
 
+def stop_what_outlives_runs(session: Session, env: dict[str, str]) -> None:
+    """Stop the embedded warehouse and the local Prefect server an ad hoc run left."""
+    for module in ("churn.warehouse", "churn.settings.local_server"):
+        run_process([sys.executable, "-m", module, "stop"], session.budget, env, check=False)
+
+
 def measure_ours(session: Session, customers: int) -> list[OursRun]:
     """The fresh clone's first run, then the repeated and deployed-style runs."""
     work = session.work
@@ -148,17 +155,19 @@ def measure_ours(session: Session, customers: int) -> list[OursRun]:
     try:
         runs = [run_ours(session, FRESH_CLONE, fresh, command)]
     finally:
-        # The embedded PostgreSQL outlives the run by design: stop it.
-        stop = [sys.executable, "-m", "churn.warehouse", "stop"]
-        run_process(stop, session.budget, fresh, check=False)
+        # The embedded PostgreSQL and the local Prefect server outlive the run by design.
+        stop_what_outlives_runs(session, fresh)
         shutil.rmtree(work / "fresh_data", ignore_errors=True)
 
     shared = {"CHURN_DATA_DIR": str(work / "data"), "CHURN_REPORTS_DIR": str(work / "reports")}
     with bench_database("pipeline") as warehouse:
         ad_hoc = run_env(work / "ad_hoc_home", **shared)
         save_warehouse_block(session, ad_hoc, warehouse.database)
-        runs.append(run_ours(session, FIRST_AD_HOC, ad_hoc, command))
-        runs.append(run_ours(session, REPEATED_AD_HOC, ad_hoc, command))
+        try:
+            runs.append(run_ours(session, FIRST_AD_HOC, ad_hoc, command))
+            runs.append(run_ours(session, REPEATED_AD_HOC, ad_hoc, command))
+        finally:
+            stop_what_outlives_runs(session, ad_hoc)
         api_url = session.prefect_api_url()
         deployed = run_env(work / "deployed_home", PREFECT_API_URL=api_url, **shared)
         save_warehouse_block(session, deployed, warehouse.database)

@@ -38,6 +38,7 @@ from blocks.registration import (
 )
 from churn.redaction import describe_error
 from churn.settings.command_line import EXIT_BAD_INPUT, OneLineArgumentParser
+from churn.settings.local_server import choose_server, prefect_api
 
 PROG = "python -m blocks"
 DEFAULT_ENV_FILE = Path(".env")
@@ -240,9 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        if args.missed_run_alert:
-            return create_alert(args)
-        return check_blocks(args) if args.check else register_blocks(args)
+        # the blocks go where ad hoc runs will look for them: the running local server
+        with prefect_api(choose_server(start=False).api_url):
+            if args.missed_run_alert:
+                return create_alert(args)
+            return check_blocks(args) if args.check else register_blocks(args)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
 

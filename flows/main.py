@@ -31,12 +31,13 @@ from blocks.telegram import TelegramBot
 from churn.settings import RunParameters
 from churn.settings.blocks import block_exists, in_deployment_run
 from churn.settings.command_line import parse_run_parameters
+from churn.settings.local_server import choose_server, prefect_api
 from churn.warehouse.blocks import resolve_warehouse
 from flows.alerts import alert_on_failure
 from flows.dbt_build import build_warehouse_models
 from flows.generation import generate_shop_activity
 from flows.import_files import import_shop_exports
-from flows.outcomes import failed_like
+from flows.outcomes import failed_like, this_pipeline_run_page
 from flows.prediction import predict_customer_churn, run_outcome
 from flows.reporting import send_churn_report
 
@@ -64,6 +65,8 @@ def churn_pipeline(params: RunParameters = RunParameters()) -> State[Any]:
     params = params.for_week()
     logger = get_run_logger()
     warehouse = resolve_warehouse(params.warehouse_block)
+    if page := this_pipeline_run_page():
+        logger.info("Watch this run in the Prefect UI: %s", page)
     logger.info(
         "Week ending %s. Source: %s. Warehouse: %s, %s. Delivery: %s.",
         params.as_of,
@@ -96,9 +99,14 @@ def churn_pipeline(params: RunParameters = RunParameters()) -> State[Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python flows/main.py`: one run; a failure ends with one line naming what failed."""
+    """`python flows/main.py`: one run on the local Prefect server (started in the
+    background by the first run, reused by the next); a failure ends with one line
+    naming what failed."""
     params = parse_run_parameters(argv)
-    state = churn_pipeline(params, return_state=True)
+    server = choose_server()
+    print(server.note, file=sys.stderr, flush=True)
+    with prefect_api(server.api_url):
+        state = churn_pipeline(params, return_state=True)
     if not state.is_completed():
         print(f"python flows/main.py: {state.message}", file=sys.stderr)
         return 1
