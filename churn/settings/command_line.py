@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
 from pydantic import ValidationError
@@ -32,6 +32,24 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def run_subcommand(
+    prog: str,
+    description: str,
+    commands: Mapping[str, Callable[[], int]],
+    argv: Sequence[str] | None,
+) -> int:
+    """A command line of a few verbs (`url`, `stop`, ...): parse one, run it, its exit code."""
+    parser = OneLineArgumentParser(prog=prog, description=description)
+    parser.add_argument("command", choices=tuple(commands))
+    return commands[parser.parse_args(argv).command]()
+
+
+def stopped(was_running: bool) -> int:
+    """Say whether a `stop` stopped something; always a success."""
+    print("stopped" if was_running else "not running")
+    return 0
 
 
 def _iso_date(text: str) -> dt.date:

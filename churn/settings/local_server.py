@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from churn.settings.command_line import OneLineArgumentParser
+from churn.settings.command_line import run_subcommand, stopped
 from churn.settings.paths import data_dir
 from churn.settings.prefect_server import free_port, is_healthy
 
@@ -208,16 +208,7 @@ def prefect_api(api_url: str | None) -> contextlib.AbstractContextManager[object
     return temporary_settings({PREFECT_API_URL: api_url})
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(
-        prog="python -m churn.settings.local_server",
-        description="The local Prefect server of ad hoc runs: its address, or stop it.",
-    )
-    parser.add_argument("command", choices=("url", "start", "stop"))
-    command = parser.parse_args(argv).command
-    if command == "stop":
-        print("stopped" if stop_local_server() else "not running")
-        return 0
+def _address() -> int:
     server = running_local_server()
     if server is None:
         try:
@@ -225,8 +216,17 @@ def main(argv: list[str] | None = None) -> int:
         except LocalServerError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-    print(server.ui_url if command == "url" else f"running at {server.ui_url}")
+    print(server.ui_url)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_subcommand(
+        "python -m churn.settings.local_server",
+        "The local Prefect server of ad hoc runs: its address (started if needed), or stop it.",
+        {"url": _address, "stop": lambda: stopped(stop_local_server())},
+        argv,
+    )
 
 
 if __name__ == "__main__":

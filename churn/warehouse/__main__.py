@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import subprocess
 
-from churn.settings.command_line import OneLineArgumentParser
+from churn.settings.command_line import run_subcommand, stopped
 from churn.warehouse.embedded import embedded_warehouse, psql_command, stop_embedded
 
 
+def _url() -> int:
+    print(embedded_warehouse().display_url())
+    return 0
+
+
+def _psql() -> int:
+    return subprocess.call(psql_command(embedded_warehouse()))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(
-        prog="python -m churn.warehouse",
-        description="The embedded warehouse of ad hoc runs: its connection string (no "
-        "password: trust authentication on a Unix socket), psql on it, or stop it.",
+    return run_subcommand(
+        "python -m churn.warehouse",
+        "The embedded warehouse of ad hoc runs: its connection string (no password: trust "
+        "authentication on a Unix socket), psql on it, or stop it.",
+        {"url": _url, "psql": _psql, "stop": lambda: stopped(stop_embedded())},
+        argv,
     )
-    parser.add_argument("command", choices=("url", "psql", "stop"))
-    command = parser.parse_args(argv).command
-    if command == "stop":
-        print("stopped" if stop_embedded() else "not running")
-        return 0
-    warehouse = embedded_warehouse()
-    if command == "url":
-        print(warehouse.display_url())
-        return 0
-    return subprocess.call(psql_command(warehouse))
 
 
 if __name__ == "__main__":
