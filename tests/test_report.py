@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from churn.report.text import render_caption, render_report
 from tests.telegram_fake import EntityError, parse_telegram_html
 
 AS_OF = date(2026, 11, 16)
+EXPECTED = Path(__file__).resolve().parent / "expected"
 TRICKY_NAME = "Super_Mega *Deal* <b>&"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -349,3 +351,13 @@ def test_a_partial_week_is_said_above_the_figures_in_both_locales() -> None:
     assert "Semana parcial: os dados terminam em 10/11/2026" in portuguese
     for line in english.splitlines():
         parse_telegram_html(line)
+
+
+@pytest.mark.parametrize("locale", ["en_US", "pt_BR"])
+def test_the_same_figures_give_the_same_report_text_as_recorded(locale: str) -> None:
+    """The report's text, word for word, for fixed figures (tests/expected/): a change to
+    the wording or the formats shows here and is made on purpose, with the file."""
+    data = make_report(locale)
+    expected = (EXPECTED / f"report_{locale}.html").read_text()
+
+    assert render_report(data) + "\n---\n" + render_caption(data) + "\n" == expected
