@@ -175,20 +175,19 @@ def _unknown(table: str, column: str, parent: str, parent_key: str, what: str) -
 def _before_parent(
     table: str, column: str, parent: str, key: str, parent_column: str, reason: str
 ) -> str:
-    """Rows dated before their parent's date (the parent from the import, else from raw)."""
+    """Rows dated before their parent's date (the parent from the import, else from raw).
+
+    Joins, not a lookup per row: the staged tables have no index, and a million orders
+    would each read every staged customer.
+    """
     return f"""
         select child.{SOURCE_FILE}, child.{SOURCE_LINE}, '{column}',
-            '{reason} (' || parent_row.{parent_column}::text || ')', child.{column}::text
+            '{reason} (' || coalesce(given.{parent_column}, stored.{parent_column})::text
+            || ')', child.{column}::text
         from incoming_{table} as child
-        inner join lateral (
-            select coalesce(
-                (select given.{parent_column} from incoming_{parent} as given
-                 where given.{key} = child.{key} limit 1),
-                (select stored.{parent_column} from raw.{parent} as stored
-                 where stored.{key} = child.{key} limit 1)
-            ) as {parent_column}
-        ) as parent_row on true
-        where child.{column} < parent_row.{parent_column}
+        left join incoming_{parent} as given on given.{key} = child.{key}
+        left join raw.{parent} as stored on stored.{key} = child.{key}
+        where child.{column} < coalesce(given.{parent_column}, stored.{parent_column})
     """
 
 
