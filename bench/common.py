@@ -26,13 +26,17 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench.report import Report
 from churn.settings import RunParameters
 from churn.settings.prefect_server import PrefectServer, quiet_env
 from churn.warehouse.connection import Warehouse, parse_warehouse_url
+
+if TYPE_CHECKING:  # the simulation is imported by the children that use it
+    from churn.simulation.plan import GenerationPlan
+    from churn.simulation.state import LandedState
 
 BENCH_ROOT = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_ROOT.parent
@@ -54,6 +58,28 @@ SEED_SCALE_CUSTOMERS = 10_000
 RESULT_MARKER = "BENCH-RESULT "
 PEAK_RSS_KEY = "own_peak_rss"
 POLL_SECONDS = 0.02
+
+
+def shop_plan(
+    customers: int,
+    *,
+    history_days: int = HISTORY_DAYS,
+    seed: int = SEED,
+    state: LandedState | None = None,
+    as_of: dt.date = AS_OF,
+) -> GenerationPlan:
+    """The generation plan of the benchmarks' shop (500 products, en_US) at `as_of`."""
+    from churn.simulation.plan import plan_generation
+
+    return plan_generation(
+        state,
+        as_of=as_of,
+        seed=seed,
+        customers=customers,
+        products=PRODUCTS,
+        history_days=history_days,
+        locale=LOCALE,
+    )
 
 
 # -- the PostgreSQL server and throwaway databases -------------------------------------------

@@ -27,12 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    AS_OF,
-    HISTORY_DAYS,
-    LOCALE,
-    PRODUCTS,
     RESULTS_DIR,
-    SEED,
     Session,
     add_budget_arguments,
     bench_database,
@@ -41,6 +36,7 @@ from bench.common import (
     run_child,
     run_env,
     serve_child,
+    shop_plan,
 )
 from bench.report import Report, approx, markdown_table, mib, secs
 
@@ -49,27 +45,13 @@ OUTPUT = RESULTS_DIR / "importing.md"
 DEFAULT_CUSTOMERS = 100_000
 
 
-def _plan(customers: int) -> Any:
-    from churn.simulation.plan import plan_generation
-
-    return plan_generation(
-        None,
-        as_of=AS_OF,
-        seed=SEED,
-        customers=customers,
-        products=PRODUCTS,
-        history_days=HISTORY_DAYS,
-        locale=LOCALE,
-    )
-
-
 def child_files(options: Mapping[str, Any]) -> dict[str, Any]:
     """Write the shop's files: the raw tables, and the same order lines as one file."""
     from churn.simulation.landing import write_activity_files
     from tests.exports import one_file_export
 
     folder = Path(options["folder"])
-    counts = write_activity_files(_plan(int(options["customers"])), folder / "tables")
+    counts = write_activity_files(shop_plan(int(options["customers"])), folder / "tables")
     one_file_export(folder / "tables", folder / "order_lines.csv")
     return {"orders": counts["orders"]}
 
@@ -81,7 +63,7 @@ def child_simulate(options: Mapping[str, Any]) -> dict[str, Any]:
     warehouse = bench_warehouse(str(options["database"]))
     started = time.perf_counter()
     _, landed = write_and_land_activity(
-        warehouse, _plan(int(options["customers"])), Path(options["folder"])
+        warehouse, shop_plan(int(options["customers"])), Path(options["folder"])
     )
     return {"seconds": time.perf_counter() - started, "rows": sum(landed.values())}
 
