@@ -42,6 +42,7 @@ from bench.report import Report, approx, markdown_table, mib, secs
 
 SCRIPT = Path(__file__).resolve()
 OUTPUT = RESULTS_DIR / "importing.md"
+TITLE = "Importing a shop's exports"
 DEFAULT_CUSTOMERS = 100_000
 
 
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return run_benchmark(
         OUTPUT,
-        "Importing a shop's exports",
+        TITLE,
         args,
         lambda session, report: measure(session, report, args.customers),
     )

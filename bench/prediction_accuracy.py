@@ -65,8 +65,9 @@ if TYPE_CHECKING:
 
 SCRIPT = Path(__file__).resolve()
 TITLE = "Customer model benchmark: accuracy against the true dropout dates"
-CUSTOMERS, HISTORY_DAYS = 10_000, [730, 365]
-QUICK_CUSTOMERS, QUICK_HISTORY_DAYS = 2_000, [400]
+# The shops: customers, and one shop per length of history.
+SHOPS: tuple[int, list[int]] = (10_000, [730, 365])
+QUICK_SHOPS: tuple[int, list[int]] = (2_000, [400])
 WEEKS_BACK = (0, 8, 16, 26)
 THRESHOLDS = (0.3, 0.5, 0.7)
 RECALL_GAIN_POINTS = 15.0
@@ -396,27 +397,24 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a smoke run: {QUICK_CUSTOMERS:,} customers, {QUICK_HISTORY_DAYS[0]} days",
+        "--quick", action="store_true", help="a smoke run: 2,000 customers, 400 days"
     )
-    parser.add_argument("--customers", type=int, default=CUSTOMERS, help="the simulated shop")
+    parser.add_argument("--customers", type=int, default=SHOPS[0], help="the simulated shop")
     parser.add_argument(
         "--history-days",
         type=int,
         nargs="+",
-        default=HISTORY_DAYS,
+        default=SHOPS[1],
         help="one shop per value: the pipeline's default history, and the other benchmarks'",
     )
     parser.add_argument("--seed", type=int, default=SEED, help="the shops' seed")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "prediction_accuracy.md")
     add_budget_arguments(parser, minutes=20)
     args = parser.parse_args(argv)
-    if args.quick:
-        args.customers, args.history_days = QUICK_CUSTOMERS, QUICK_HISTORY_DAYS
+    customers, history_days = QUICK_SHOPS if args.quick else (args.customers, args.history_days)
 
     def body(current: Session, report: Report) -> None:
-        run(current, report, args.customers, args.history_days, args.seed)
+        run(current, report, customers, history_days, args.seed)
 
     return run_benchmark(args.output, TITLE, args, body)
 
