@@ -2,7 +2,9 @@
 
 Every measurement runs in a fresh child process (`run_process`), so its wall time, its
 CPU time and its peak RSS are its own: the peak RSS is the largest resident set of the
-process or of any descendant it waited for (wait4's rusage), PostgreSQL not counted.
+process or of any descendant it waited for, PostgreSQL not counted. A child run by
+`run_child` reports it itself (`own_peak_rss`): wait4's figure never goes below the
+benchmark's own peak at the launch, which Linux carries over into the child at exec.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import subprocess
@@ -23,13 +26,17 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from bench.report import Report
 from churn.settings import RunParameters
 from churn.settings.prefect_server import PrefectServer, quiet_env
 from churn.warehouse.connection import Warehouse, parse_warehouse_url
+
+if TYPE_CHECKING:  # the simulation is imported by the children that use it
+    from churn.simulation.plan import GenerationPlan
+    from churn.simulation.state import LandedState
 
 BENCH_ROOT = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_ROOT.parent
@@ -49,7 +56,30 @@ RAW_TABLES = ("customers", "products", "orders", "order_items", "cancellations")
 SEED_SCALE_CUSTOMERS = 10_000
 
 RESULT_MARKER = "BENCH-RESULT "
+PEAK_RSS_KEY = "own_peak_rss"
 POLL_SECONDS = 0.02
+
+
+def shop_plan(
+    customers: int,
+    *,
+    history_days: int = HISTORY_DAYS,
+    seed: int = SEED,
+    state: LandedState | None = None,
+    as_of: dt.date = AS_OF,
+) -> GenerationPlan:
+    """The generation plan of the benchmarks' shop (500 products, en_US) at `as_of`."""
+    from churn.simulation.plan import plan_generation
+
+    return plan_generation(
+        state,
+        as_of=as_of,
+        seed=seed,
+        customers=customers,
+        products=PRODUCTS,
+        history_days=history_days,
+        locale=LOCALE,
+    )
 
 
 # -- the PostgreSQL server and throwaway databases -------------------------------------------
@@ -225,8 +255,8 @@ def run_child(
     """Run `script`'s child function `name` in a fresh process; its result and usage.
 
     The child gets `spawned` (the epoch time just before launch) with its options; the
-    result gets the process's wall time, CPU time, peak RSS and the load at its launch:
-    `process_seconds`, `process_cpu`, `peak_rss` and `load`.
+    result gets the process's wall time, CPU time, peak RSS (its own, see `own_peak_rss`)
+    and the load at its launch: `process_seconds`, `process_cpu`, `peak_rss` and `load`.
     """
     options = {**options, "spawned": time.time()}
     command = [sys.executable, str(script), "--child", name, json.dumps(options)]
@@ -237,13 +267,28 @@ def run_child(
             break
     else:
         raise RuntimeError(f"child {name} printed no result:\n{finished.tail()}")
+    peak_rss = int(result.pop(PEAK_RSS_KEY, finished.peak_rss))
     return {
         **result,
         "process_seconds": finished.seconds,
         "process_cpu": finished.cpu,
-        "peak_rss": finished.peak_rss,
+        "peak_rss": peak_rss,
         "load": finished.load,
     }
+
+
+def own_peak_rss() -> int:
+    """This process's peak resident set in bytes, or a waited descendant's if larger.
+
+    VmHWM starts afresh at exec; ru_maxrss (getrusage's for the process itself, wait4's)
+    keeps the peak the parent had when it launched the process.
+    """
+    descendants = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB
+    status = Path("/proc/self/status")
+    for line in status.read_text().splitlines() if status.exists() else []:
+        if line.startswith("VmHWM:"):
+            return max(int(line.split()[1]) * 1024, descendants)
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, descendants)
 
 
 def serve_child(argv: Sequence[str] | None, children: Mapping[str, ChildFunction]) -> bool:
@@ -252,7 +297,7 @@ def serve_child(argv: Sequence[str] | None, children: Mapping[str, ChildFunction
     if len(args) != 3 or args[0] != "--child":
         return False
     result = children[args[1]](json.loads(args[2]))
-    print(RESULT_MARKER + json.dumps(result), flush=True)
+    print(RESULT_MARKER + json.dumps({**result, PEAK_RSS_KEY: own_peak_rss()}), flush=True)
     return True
 
 

@@ -35,12 +35,8 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 from bench.common import (
     AS_OF,
-    HISTORY_DAYS,
-    LOCALE,
-    PRODUCTS,
     RAW_TABLES,
     RESULTS_DIR,
-    SEED,
     SEED_SCALE_CUSTOMERS,
     WINDOW,
     Session,
@@ -52,6 +48,7 @@ from bench.common import (
     run_child,
     run_env,
     serve_child,
+    shop_plan,
 )
 from bench.naive_pipeline import NaiveRun, default_seed_fraction, measure_naive
 from bench.report import Report, approx, markdown_table, mib, secs
@@ -63,19 +60,10 @@ SCRIPT = Path(__file__).resolve()
 def _child_land(options: Mapping[str, Any]) -> dict[str, Any]:
     """Generate, write and land a shop on an empty database (in the child process)."""
     from churn.simulation.landing import land_files, write_activity_files, write_and_land_activity
-    from churn.simulation.plan import plan_generation
 
     warehouse = bench_warehouse(str(options["database"]))
     directory = Path(str(options["directory"]))
-    plan = plan_generation(
-        None,
-        as_of=AS_OF,
-        seed=SEED,
-        customers=int(options["customers"]),
-        products=PRODUCTS,
-        history_days=HISTORY_DAYS,
-        locale=LOCALE,
-    )
+    plan = shop_plan(int(options["customers"]))
     started = time.perf_counter()
     generated = None
     if options["mode"] == "streamed":

@@ -27,12 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
-    AS_OF,
-    HISTORY_DAYS,
-    LOCALE,
-    PRODUCTS,
     RESULTS_DIR,
-    SEED,
     Session,
     add_budget_arguments,
     bench_database,
@@ -41,26 +36,14 @@ from bench.common import (
     run_child,
     run_env,
     serve_child,
+    shop_plan,
 )
 from bench.report import Report, approx, markdown_table, mib, secs
 
 SCRIPT = Path(__file__).resolve()
 OUTPUT = RESULTS_DIR / "importing.md"
+TITLE = "Importing a shop's exports"
 DEFAULT_CUSTOMERS = 100_000
-
-
-def _plan(customers: int) -> Any:
-    from churn.simulation.plan import plan_generation
-
-    return plan_generation(
-        None,
-        as_of=AS_OF,
-        seed=SEED,
-        customers=customers,
-        products=PRODUCTS,
-        history_days=HISTORY_DAYS,
-        locale=LOCALE,
-    )
 
 
 def child_files(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,7 +52,7 @@ def child_files(options: Mapping[str, Any]) -> dict[str, Any]:
     from tests.exports import one_file_export
 
     folder = Path(options["folder"])
-    counts = write_activity_files(_plan(int(options["customers"])), folder / "tables")
+    counts = write_activity_files(shop_plan(int(options["customers"])), folder / "tables")
     one_file_export(folder / "tables", folder / "order_lines.csv")
     return {"orders": counts["orders"]}
 
@@ -81,7 +64,7 @@ def child_simulate(options: Mapping[str, Any]) -> dict[str, Any]:
     warehouse = bench_warehouse(str(options["database"]))
     started = time.perf_counter()
     _, landed = write_and_land_activity(
-        warehouse, _plan(int(options["customers"])), Path(options["folder"])
+        warehouse, shop_plan(int(options["customers"])), Path(options["folder"])
     )
     return {"seconds": time.perf_counter() - started, "rows": sum(landed.values())}
 
@@ -159,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     return run_benchmark(
         OUTPUT,
-        "Importing a shop's exports",
+        TITLE,
         args,
         lambda session, report: measure(session, report, args.customers),
     )

@@ -63,9 +63,13 @@ def approx(count: int) -> str:
 # -- targets ----------------------------------------------------------------------------------
 
 
+def meets(measured: float, goal: float, *, at_least: bool) -> bool:
+    return measured >= goal if at_least else measured <= goal
+
+
 def verdict(measured: float, goal: float, *, at_least: bool) -> str:
     """'met by 12%' or 'not met by 35%': the distance to the goal as a share of the goal."""
-    met = measured >= goal if at_least else measured <= goal
+    met = meets(measured, goal, at_least=at_least)
     margin = abs(measured - goal) / goal
     amount = f"{margin:.1%}" if margin < 0.1 else f"{margin:.0%}"
     return f"{'met' if met else 'not met'} by {amount}"
@@ -86,6 +90,11 @@ class Target:
     shown: str = ""
     missing: str = "not measured"
     detail: str = ""
+
+    @property
+    def met(self) -> bool:
+        """The verdict's met or not met; a target without a figure is not met."""
+        return self.measured is not None and meets(self.measured, self.goal, at_least=self.at_least)
 
     def row(self) -> list[str]:
         if self.measured is None:

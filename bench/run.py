@@ -2,12 +2,15 @@
 
     uv run python bench/run.py           # scale curve to ~1M orders
     uv run python bench/run.py --full    # scale curve to ~10M orders, generation to 1M customers
-    uv run python bench/run.py --quick   # a smoke run: 500 customers, scale curve to ~100k
+    uv run python bench/run.py --quick   # a smoke run: 500 customers, scale curve to ~100k,
+                                         # the customer model's quick sizes
 
 The benchmarks share one work folder, one time budget and one running Prefect server;
 the naive pipeline is measured once (bench/pipeline.py) and its landing steps are reused
-by bench/generation.py. Each writes its own file under bench/results/; the targets of
-all of them go to bench/results/targets.md.
+by bench/generation.py. The import of a shop's exports (bench/importing.py) runs at
+~1M orders (--quick: 500 customers); the customer model (bench/prediction_accuracy.py,
+bench/prediction_speed.py) at its own sizes. Each writes its own file under
+bench/results/; the targets of all of them go to bench/results/targets.md.
 """
 
 from __future__ import annotations
@@ -22,7 +25,16 @@ from typing import TypeVar
 if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fixed_costs, generation, node_tasks, pipeline, scale
+from bench import (
+    fixed_costs,
+    generation,
+    importing,
+    node_tasks,
+    pipeline,
+    prediction_accuracy,
+    prediction_speed,
+    scale,
+)
 from bench.common import (
     RESULTS_DIR,
     SEED_SCALE_CUSTOMERS,
@@ -75,6 +87,20 @@ def main(argv: list[str] | None = None) -> int:
             lambda r: node_tasks.run(current, r, shop),
         )
         part("scale", "Scale benchmark", lambda r: scale.run(current, r, largest))
+        imported = shop if args.quick else importing.DEFAULT_CUSTOMERS
+        part("importing", importing.TITLE, lambda r: importing.measure(current, r, imported))
+        shops = prediction_accuracy.QUICK_SHOPS if args.quick else prediction_accuracy.SHOPS
+        part(
+            "prediction_accuracy",
+            prediction_accuracy.TITLE,
+            lambda r: prediction_accuracy.run(current, r, *shops),
+        )
+        sizes = prediction_speed.QUICK_SIZES if args.quick else prediction_speed.SIZES
+        part(
+            "prediction_speed",
+            prediction_speed.TITLE,
+            lambda r: prediction_speed.run(current, r, sizes),
+        )
 
     summary = new_report(RESULTS_DIR / "targets.md", "Every benchmark's targets")
     summary.add_targets(*targets)

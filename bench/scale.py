@@ -34,12 +34,8 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from bench.common import (
     AS_OF,
     DBT_PROJECT,
-    HISTORY_DAYS,
-    LOCALE,
-    PRODUCTS,
     RAW_TABLES,
     RESULTS_DIR,
-    SEED,
     WINDOW,
     Session,
     StepSkipped,
@@ -52,6 +48,7 @@ from bench.common import (
     run_child,
     run_env,
     serve_child,
+    shop_plan,
 )
 from bench.report import Report, Target, markdown_table, mib, secs
 
@@ -66,22 +63,14 @@ PEAK_RSS_LIMIT = 1024**3
 def child_land(options: Mapping[str, Any]) -> dict[str, Any]:
     """Plan and land what the generation flow would for `as_of` (history or next week)."""
     from churn.simulation.landing import write_and_land_activity
-    from churn.simulation.plan import plan_generation
     from churn.simulation.state import read_landed_state
     from churn.warehouse.raw import landing_transaction
 
     warehouse = bench_warehouse(str(options["database"]))
     with landing_transaction(warehouse) as conn:
         state = read_landed_state(conn)
-    plan = plan_generation(
-        state,
-        as_of=dt.date.fromisoformat(str(options["as_of"])),
-        seed=SEED,
-        customers=int(options["customers"]),
-        products=PRODUCTS,
-        history_days=HISTORY_DAYS,
-        locale=LOCALE,
-    )
+    as_of = dt.date.fromisoformat(str(options["as_of"]))
+    plan = shop_plan(int(options["customers"]), state=state, as_of=as_of)
     directory = Path(str(options["directory"]))
     started = time.perf_counter()
     try:

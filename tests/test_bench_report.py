@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.common import Finished
 from bench.naive_pipeline import NaiveRun, default_seed_fraction
 from bench.pipeline import (
@@ -12,6 +14,8 @@ from bench.pipeline import (
     OursRun,
     targets,
 )
+from bench.prediction_accuracy import Accuracy, Shop
+from bench.prediction_speed import targets as fit_targets
 from bench.report import Target, markdown_table, ratio_target, verdict
 
 
@@ -96,3 +100,49 @@ def test_end_to_end_targets_are_judged_only_against_a_naive_run_measured_whole()
 
     failed = [target.row() for target in targets(10_000, runs, "not measured (dbt seed failed)")]
     assert all(row[1:] == ["-", "not measured (dbt seed failed)"] for row in failed[:3])
+
+
+def test_a_target_is_met_as_its_verdict_says() -> None:
+    assert Target("recall gain", 15.0, True, 21.5).met
+    assert not Target("recall gain", 15.0, True, 8.5).met
+    assert Target("fit + score", 5.0, False, 0.04).met
+    assert not Target("fit + score", 5.0, False, None, missing="skipped").met
+
+
+def _date(rule: list[float], both: list[float]) -> Accuracy:
+    scores = {"rule": rule, "model": [0.9, 0.6], "rule or model": both}
+    return Accuracy("2026-11-23", 1000, 400, 0.8, 0.9, 0.7, 0.8, scores, [], [0, 0, 0, 0])
+
+
+def test_the_recall_target_is_judged_on_each_shop_with_its_precision() -> None:
+    two_years = Shop(10_000, 730, 42, [_date([0.97, 0.81], [0.95, 0.90])])
+    one_year = Shop(10_000, 365, 42, [_date([0.96, 0.52], [0.92, 0.72]), _date([0.95, 0.50],
+                    [0.91, 0.76])])  # fmt: skip
+    recall, precision = two_years.targets()
+    assert recall.row()[1:] == ["+9.0 points", "not met by 40%"]
+    assert precision.met
+    recall, precision = one_year.targets()
+    assert recall.row()[1:] == ["+23.0 points", "met by 53%"]
+    assert precision.row()[1:] == ["91.5%", "met by 1.7%"]
+    skipped = Shop(10_000, 365, 42, missing="not measured (time budget spent)")
+    assert [target.row()[2] for target in skipped.targets()] == [skipped.missing] * 2
+
+
+def test_the_fit_targets_take_recovery_and_peak_rss_at_the_largest_size() -> None:
+    truth = {"r": 0.25, "v": 15.0}
+
+    def fit(customers: int, v: float, seconds: float) -> dict[str, Any]:
+        return {"customers": customers, "truth": truth, "estimates": {"r": 0.25, "v": v},
+                "model_seconds": seconds, "score_seconds": 0.5,
+                "peak_rss_fit_and_score": 300 * 2**20}  # fmt: skip
+
+    rows = [t.row() for t in fit_targets([fit(10_000, 16.6, 6.0), fit(1_000_000, 14.7, 2.0)], {})]
+    assert rows == [
+        ["fit + score at 10,000 customers <= 5 s", "6.50 s", "not met by 30%"],
+        ["fit + score at 1,000,000 customers <= 120 s", "2.50 s", "met by 98%"],
+        ["every parameter within 10% at 1,000,000 customers", "-2.00% (v, the worst)",
+         "met by 80%"],
+        ["peak RSS of fit + score at 1,000,000 customers < 2 GiB", "300 MiB", "met by 85%"],
+    ]  # fmt: skip
+    skipped = fit_targets([fit(10_000, 15.0, 0.1)], {1_000_000: "not measured (stopped)"})
+    assert [target.row()[2] for target in skipped[1:]] == ["not measured (stopped)"] * 3

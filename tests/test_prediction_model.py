@@ -57,7 +57,7 @@ def test_the_gamma_gamma_gradient_is_the_derivative_of_the_likelihood(customers_
 
 def test_parameters_are_recovered_from_simulated_bgnbd_data():
     """300k customers: each estimate within 10% of the truth (and within 4 standard
-    errors); bench/prediction.py shows the same at 1M."""
+    errors); bench/prediction_speed.py shows the same at 1M."""
     data = draw_customers(300_000, seed=11)
     purchases = bgnbd.fit(data.frequency, data.recency, data.age)
     spend = gamma_gamma.fit(data.frequency, data.mean_value)

@@ -1,6 +1,6 @@
 """Customers drawn from the BG/NBD and Gamma-Gamma processes with known parameters.
 
-What the fit must recover (tests and bench/prediction.py): each customer gets a
+What the fit must recover (tests and bench/prediction_speed.py): each customer gets a
 purchase rate lambda ~ Gamma(r, alpha) and a dropout probability p ~ Beta(a, b), makes
 a first purchase at time 0, then buys at the times of a Poisson process of rate lambda
 and, after each repeat purchase, drops out with probability p. They are observed until
