@@ -177,10 +177,17 @@ def reliability(request: pytest.FixtureRequest) -> Callable[[Kind], ReliabilityC
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the reliability figures when reliability tests ran."""
+    """Print the reliability figures when reliability tests ran, and what the Docker
+    deployment's setup took and where the UI screenshots are when those tests ran."""
     if FIGURES.cases:
         terminalreporter.write_sep("=", "reliability figures")
         terminalreporter.write_line(FIGURES.summary())
+    from tests.docker_deployment import SUMMARY
+
+    if SUMMARY:
+        terminalreporter.write_sep("=", "docker deployment and UI")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

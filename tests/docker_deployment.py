@@ -19,8 +19,8 @@ it was removed.
 
 Needs a Docker engine, a registry (127.0.0.1:5000, or CHURN_TEST_REGISTRY) and a
 PostgreSQL over TCP (TEST_DATABASE_URL); `.ci/docker-up` makes the first two on a bare
-Debian machine. Roughly 5-8 minutes on two busy cores, most of it the image's build
-(`uv sync` in a cold layer cache) and push.
+Debian machine. Roughly 5-10 minutes on two busy cores, most of it the image's build
+(`uv sync` in a cold layer cache), its push and pull, and the two runs.
 """
 
 from __future__ import annotations
@@ -133,11 +133,20 @@ class DockerDeployment:
         return (TOKEN, TOKEN.split(":", 1)[1], PASSWORD, quote(PASSWORD, safe=""))
 
 
+# Lines for the end of the test session's report (tests/conftest.py prints them).
+SUMMARY: list[str] = []
+
+
 class Timer:
     """Prints how long each step took (shown with -s) and keeps the figures."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+
+    def summary(self) -> str:
+        return "docker deployment setup: " + ", ".join(
+            f"{label} {seconds:.0f} s" for label, seconds in self.seconds.items()
+        )
 
     @contextlib.contextmanager
     def __call__(self, label: str) -> Iterator[None]:
@@ -269,12 +278,22 @@ class Setup:
         )
 
     def run(
-        self, args: list[str], *, cwd: Path, timeout: float = COMMAND_TIMEOUT_SECONDS, **env: str
+        self,
+        args: list[str],
+        *,
+        cwd: Path,
+        label: str | None = None,
+        timeout: float = COMMAND_TIMEOUT_SECONDS,
+        **env: str,
     ) -> str:
-        """Run a command against the server; fail with its output if it fails."""
-        label = " ".join(arg for arg in args[2:6] if not arg.startswith("-") and "/" not in arg)
+        """Run a command against the server; fail with its output if it fails or hangs."""
+        label = label or " ".join(
+            arg for arg in args[2:6] if not arg.startswith("-") and "/" not in arg
+        )
         log_path = self.base / f"{label.replace(' ', '-')}-{time.monotonic_ns()}.log"
-        with self.timer(label or args[0]), log_path.open("wb") as log:
+        timed_out = False
+        with self.timer(label), log_path.open("wb") as log:
+            # Its own session: on a timeout, whatever it started stops with it.
             process = subprocess.Popen(
                 args,
                 cwd=cwd,
@@ -285,14 +304,17 @@ class Setup:
             )
             try:
                 process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
             finally:
                 stop_process_group(process, timeout=20)
         output = log_path.read_text(errors="replace")
-        if process.returncode != 0:
-            pytest.fail(f"{' '.join(args[2:6])} exited {process.returncode}:\n{output[-5000:]}")
+        if timed_out or process.returncode != 0:
+            outcome = f"ran over {timeout:.0f} s" if timed_out else f"exited {process.returncode}"
+            pytest.fail(f"{label} {outcome}:\n{output[-5000:]}")
         return output
 
-    def worker_run(self, client: Any, flow_run_id: str) -> WorkerRun:
+    def worker_run(self, client: Any, flow_run_id: str, label: str) -> WorkerRun:
         """`prefect worker start --pool docker-pool --run-once`, watching the container."""
         watch = ContainerWatch(client, flow_run_id)
         watch.start()
@@ -302,6 +324,7 @@ class Setup:
             output = self.run(
                 prefect("worker", "start", "--pool", POOL, "--run-once"),
                 cwd=self.worker_dir,
+                label=label,
                 timeout=WORKER_TIMEOUT_SECONDS,
             )
         finally:
@@ -473,7 +496,7 @@ def docker_deployment_session(postgres_admin: Warehouse, base: Path) -> Iterator
             )  # fmt: skip
             first = re.search(r"UUID:\s*([0-9a-f-]{36})", started)
             assert first is not None, started
-            completed = setup.worker_run(client, first.group(1))
+            completed = setup.worker_run(client, first.group(1), "worker run (pulls the image)")
             report_messages = telegram.messages
 
             with timer("image probe"):
@@ -488,8 +511,9 @@ def docker_deployment_session(postgres_admin: Warehouse, base: Path) -> Iterator
                 second = api.create_flow_run_from_deployment(
                     deployment_id, parameters={"params": run_parameters(generate=False)}
                 )
-            failed = setup.worker_run(client, str(second.id))
+            failed = setup.worker_run(client, str(second.id), "worker run (a dbt test fails)")
 
+            SUMMARY.append(timer.summary())
             yield DockerDeployment(
                 api_url=server.api_url,
                 ui_url=server.ui_url,
@@ -508,6 +532,7 @@ def docker_deployment_session(postgres_admin: Warehouse, base: Path) -> Iterator
                 timings=dict(timer.seconds),
             )
     finally:
+        started = time.monotonic()
         server.stop()
         if image is not None:
             with contextlib.suppress(Exception):
@@ -516,3 +541,4 @@ def docker_deployment_session(postgres_admin: Warehouse, base: Path) -> Iterator
             drop_database(postgres_admin, database)
             drop_login(postgres_admin, f"{database.database}_owner")
         client.close()
+        SUMMARY.append(f"docker deployment teardown: {time.monotonic() - started:.0f} s")
