@@ -171,23 +171,27 @@ def check_requirements(postgres_admin: Warehouse) -> None:
             "the Docker deployment test needs a PostgreSQL the containers reach over TCP: "
             "set TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
         )
+    problem = None  # said outside the except blocks: no chained tracebacks
     try:
         import docker
 
         docker.from_env(timeout=10).ping()
     except Exception as error:
-        unavailable(
+        problem = (
             f"no Docker engine answers ({type(error).__name__}: {error}); "
             "`.ci/docker-up STATE_DIR CACHE_DIR` starts one (README, Deployment)"
         )
-    try:
-        with urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5):
-            pass
-    except (urllib.error.URLError, OSError) as error:
-        unavailable(
-            f"no image registry answers at http://{REGISTRY}/v2/ ({error}); "
-            "`.ci/docker-up` starts one, CHURN_TEST_REGISTRY names another"
-        )
+    if problem is None:
+        try:
+            with urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5):
+                pass
+        except (urllib.error.URLError, OSError) as error:
+            problem = (
+                f"no image registry answers at http://{REGISTRY}/v2/ ({error}); "
+                "`.ci/docker-up` starts one, CHURN_TEST_REGISTRY names another"
+            )
+    if problem is not None:
+        unavailable(problem)
 
 
 def prefect(*args: str) -> list[str]:

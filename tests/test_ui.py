@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import importlib.util
 import json
 import math
 import os
@@ -64,17 +65,24 @@ SUBFLOW_TASKS = {
 LOCALE = "pt_BR"  # the deployment's
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium; checked before the Docker deployment's minutes are spent."""
+@pytest.fixture(scope="session", autouse=True)
+def chromium() -> Path:
+    """The browser and its driver, checked before the Docker deployment's minutes are
+    spent (an autouse session fixture is set up before the other session fixtures)."""
     if not CHROMIUM.is_file():
         unavailable(f"no Chromium at {CHROMIUM}: apt-get install chromium (see .ci/run)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         unavailable("the playwright package is missing: uv sync (it is a dev dependency)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Path) -> Iterator[Any]:
+    """Headless Chromium, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
