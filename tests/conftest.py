@@ -1,5 +1,5 @@
 """Shared fixtures: a Prefect test server, a real PostgreSQL, fresh databases, blocks,
-and a fake Telegram Bot API server on 127.0.0.1.
+a fake Telegram Bot API server on 127.0.0.1, and the Docker deployment's runs.
 
 PostgreSQL comes from TEST_DATABASE_URL when it is set (CI points it at the machine's
 server); otherwise an embedded one (pgserver) is started for the session, so the suite
@@ -20,6 +20,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -40,6 +41,9 @@ from tests.reliability import (
     run_pipeline,
 )
 from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
+
+if TYPE_CHECKING:
+    from tests.docker_deployment import DockerDeployment
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -139,6 +143,19 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def docker_deployment(
+    postgres_admin: Warehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DockerDeployment]:
+    """The Docker deployment built, pushed and run twice by a worker (a good week, then a
+    failing one): set up once, shared by the Docker deployment and UI tests."""
+    from tests.docker_deployment import docker_deployment_session
+
+    base = tmp_path_factory.mktemp("deployment-docker")
+    with docker_deployment_session(postgres_admin, base) as deployed:
+        yield deployed
+
+
 @pytest.fixture
 def telegram_server() -> Iterator[FakeTelegramServer]:
     """A fake Telegram Bot API on 127.0.0.1 with one valid token and one chat."""
@@ -160,10 +177,17 @@ def reliability(request: pytest.FixtureRequest) -> Callable[[Kind], ReliabilityC
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the reliability figures when reliability tests ran."""
+    """Print the reliability figures when reliability tests ran, and what the Docker
+    deployment's setup took and where the UI screenshots are when those tests ran."""
     if FIGURES.cases:
         terminalreporter.write_sep("=", "reliability figures")
         terminalreporter.write_line(FIGURES.summary())
+    from tests.docker_deployment import SUMMARY
+
+    if SUMMARY:
+        terminalreporter.write_sep("=", "docker deployment and UI")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

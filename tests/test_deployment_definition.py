@@ -113,6 +113,41 @@ def test_image_name_defaults_to_churn_pipeline_and_takes_a_registry(
     assert resolved["tag"] == "2026-w48"
 
 
+def test_the_build_removes_its_containers_and_takes_pull_and_network_from_the_environment(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys docker-py's build() receives, as `prefect deploy` resolves them.
+
+    Unset, the placeholders resolve to "": docker-py then sends no network mode (Docker's
+    default) and `pull=`, which the engine reads as false (the engine's base image is
+    used, pulled only when missing). tests/test_deployment_docker.py builds for real.
+    """
+    from prefect.utilities.templating import apply_values
+
+    build = only_step(deployment(config, DOCKER_DEPLOYMENT)["build"], BUILD_STEP)
+    assert build["rm"] is True and build["forcerm"] is True
+
+    monkeypatch.delenv("CHURN_BUILD_PULL", raising=False)
+    monkeypatch.delenv("CHURN_BUILD_NETWORK", raising=False)
+    resolved = apply_values(build, {})
+    assert (resolved["pull"], resolved["network_mode"]) == ("", "")
+
+    monkeypatch.setenv("CHURN_BUILD_PULL", "true")
+    monkeypatch.setenv("CHURN_BUILD_NETWORK", "host")
+    resolved = apply_values(build, {})
+    assert (resolved["pull"], resolved["network_mode"]) == ("true", "host")
+
+
+def test_flow_run_containers_keep_prefect_home_in_the_image_users_home(
+    config: dict[str, Any],
+) -> None:
+    # The worker passes its own PREFECT_HOME into the container unless the job says.
+    env = deployment(config, DOCKER_DEPLOYMENT)["work_pool"]["job_variables"]["env"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    home = dockerfile.split("--home-dir", 1)[1].split()[0]
+    assert env["PREFECT_HOME"].startswith(home + "/")
+
+
 def test_docker_runs_start_in_the_image_workdir(config: dict[str, Any]) -> None:
     docker = deployment(config, DOCKER_DEPLOYMENT)
     assert "pull" not in docker  # the top-level pull applies

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 SERVER_START_TIMEOUT_SECONDS = 120
@@ -79,14 +79,27 @@ class PrefectServer:
     (database migrations in a fresh home) with other slow work, then `wait_until_healthy()`.
     Background services (scheduler, late-run marker, ...) are off by default: tests create
     the runs they want, and a scheduler would add runs for the deployments' real
-    schedules. The output goes to `home`/server.log, quoted when the server fails.
+    schedules; without them the server also records no task runs (the task run recorder
+    is one). `ui` serves the Prefect UI too, at `ui_url`; `settings` are more Prefect
+    settings for the server. The output goes to `home`/server.log, quoted when the
+    server fails.
     """
 
-    def __init__(self, home: Path, *, services: bool = False) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        services: bool = False,
+        ui: bool = False,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.services = services
+        self.ui = ui
+        self.settings = dict(settings or {})
         self.port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.ui_url = f"http://127.0.0.1:{self.port}"
+        self.api_url = f"{self.ui_url}/api"
         self.log_path = home / "server.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -94,16 +107,27 @@ class PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-            "--port", str(self.port), "--no-ui", "--analytics-off",
+            "--port", str(self.port), "--analytics-off",
         ]  # fmt: skip
         if not self.services:
             command.append("--no-services")
+        env = quiet_env(PREFECT_HOME=str(self.home))
+        if self.ui:
+            # The UI calls the API at this address; Prefect's upsell box stays out of
+            # the screenshots.
+            env.update(
+                PREFECT_SERVER_UI_API_URL=self.api_url,
+                PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
+            )
+        else:
+            command.append("--no-ui")
+        env.update(self.settings)
         with self.log_path.open("wb") as log:
             # Its own session, so the server and any process it spawns stop together.
             self._process = subprocess.Popen(
                 command,
                 cwd=self.home,
-                env=quiet_env(PREFECT_HOME=str(self.home)),
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
