@@ -23,6 +23,8 @@ PUSH_STEP = "prefect_docker.deployments.steps.push_docker_image"
 SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
 DOCKER_DEPLOYMENT = "weekly-churn-report"
 LOCAL_DEPLOYMENT = "weekly-churn-report-local"
+IMPORT_DEPLOYMENT = "weekly-churn-report-import"
+EVERY_DEPLOYMENT = [DOCKER_DEPLOYMENT, LOCAL_DEPLOYMENT, IMPORT_DEPLOYMENT]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def test_prefect_accepts_every_key(config: dict[str, Any]) -> None:
     """
     models = pytest.importorskip("prefect.cli.deploy._models")
     model = models.PrefectYamlModel.model_validate(config)
-    assert {d.name for d in model.deployments} == {DOCKER_DEPLOYMENT, LOCAL_DEPLOYMENT}
+    assert {d.name for d in model.deployments} == set(EVERY_DEPLOYMENT)
 
     top_level = set(models.PrefectYamlModel.model_fields) | {"prefect-version", "definitions"}
     assert set(config) <= top_level
@@ -157,7 +159,7 @@ def test_docker_runs_start_in_the_image_workdir(config: dict[str, Any]) -> None:
     assert workdirs and pull["directory"] == workdirs[-1]
 
 
-@pytest.mark.parametrize("name", [DOCKER_DEPLOYMENT, LOCAL_DEPLOYMENT])
+@pytest.mark.parametrize("name", EVERY_DEPLOYMENT)
 def test_weekly_schedule_in_the_shop_time_zone_one_run_at_a_time(
     config: dict[str, Any], name: str
 ) -> None:
@@ -189,7 +191,7 @@ def test_local_deployment_runs_the_project_folder_on_a_process_pool(
     assert (Path(directory) / ENTRYPOINT.split(":")[0]).is_file()
 
 
-@pytest.mark.parametrize("name", [DOCKER_DEPLOYMENT, LOCAL_DEPLOYMENT])
+@pytest.mark.parametrize("name", EVERY_DEPLOYMENT)
 def test_parameters_are_the_flows_own(config: dict[str, Any], name: str) -> None:
     """The deployment's parameters validate as the flow's one parameter, RunParameters."""
     from churn.settings import RunParameters
@@ -201,3 +203,24 @@ def test_parameters_are_the_flows_own(config: dict[str, Any], name: str) -> None
     assert params.dbt_node_tasks is True
     assert params.locale == "pt_BR"
     assert params.warehouse_block == "warehouse" and params.telegram_block == "telegram"
+
+
+def test_the_import_deployment_reads_the_shops_folder_in_the_same_image(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real shop's deployment: the export folder mounted read-only where its source
+    points, the image built and pushed as the simulated deployment's is, never replacing
+    what it did not land."""
+    from prefect.utilities.templating import apply_values
+
+    from churn.settings import RunParameters
+
+    docker, imports = deployment(config, DOCKER_DEPLOYMENT), deployment(config, IMPORT_DEPLOYMENT)
+    params = RunParameters.model_validate(imports["parameters"]["params"])
+    assert params.source_kind == "files" and not params.replace_raw
+    monkeypatch.setenv("CHURN_EXPORTS_DIR", "/srv/shop-exports")
+    (volume,) = apply_values(imports["work_pool"]["job_variables"], {})["volumes"]
+    assert volume == f"/srv/shop-exports:{params.source_path}:ro"
+    assert imports["build"] == docker["build"] and imports["push"] == docker["push"]
+    shared = {k: v for k, v in imports["work_pool"]["job_variables"].items() if k != "volumes"}
+    assert shared == docker["work_pool"]["job_variables"]
