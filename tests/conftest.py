@@ -17,6 +17,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import contextlib
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,20 +31,23 @@ from churn.warehouse.connection import Warehouse, parse_warehouse_url
 from tests.reliability import (
     AS_OF,
     FAST_DELIVERY_ENV,
-    FIGURES,
     NEXT_WEEK,
     SHOP,
     Kind,
     ReliabilityCase,
+    ReliabilityFigures,
     block_names,
     clone_database,
     output_environment,
     run_pipeline,
 )
+from tests.session_notes import DOCKER_DEPLOYMENT, NOTES_ENV, RELIABILITY, note, read_notes
 from tests.telegram_fake import DEFAULT_CHAT_ID, DEFAULT_TOKEN, FakeTelegramServer
 
 if TYPE_CHECKING:
     from tests.docker_deployment import DockerDeployment
+
+NOTES_PATH = pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -167,27 +171,80 @@ def telegram_server() -> Iterator[FakeTelegramServer]:
 
 
 @pytest.fixture
-def reliability(request: pytest.FixtureRequest) -> Callable[[Kind], ReliabilityCase]:
+def reliability(request: pytest.FixtureRequest) -> Iterator[Callable[[Kind], ReliabilityCase]]:
     """Declare what a reliability test tries; it records its outcome once its asserts pass."""
+    cases: list[ReliabilityCase] = []
 
     def start(kind: Kind) -> ReliabilityCase:
-        return FIGURES.start(kind, request.node.nodeid)
+        case = ReliabilityCase(kind, request.node.nodeid)
+        cases.append(case)
+        return case
 
-    return start
+    yield start
+    for case in cases:
+        note(RELIABILITY, [case.kind, case.test, case.outcome])
+
+
+# -- the session: its groups of tests and its closing lines ----------------------------------
+
+# Tests that share a session's expensive setup run in one process under pytest-xdist
+# (`pytest -n 2 --dist loadgroup`): the Docker deployment (built and run once for its
+# own tests and the UI's) and the reliability suite's template warehouse; every other
+# module is a group of its own, so its module fixtures are set up once.
+SHARED_SETUP_GROUPS = {
+    "test_deployment_docker.py": "docker-deployment",
+    "test_ui.py": "docker-deployment",
+}
+# The longest groups start first, so neither worker is left with a long tail.
+FIRST_GROUPS = ("docker-deployment", "reliability")
+
+
+def group_of(item: pytest.Item) -> str:
+    name = item.path.name
+    if name.startswith("test_reliability_"):
+        return "reliability"
+    return SHARED_SETUP_GROUPS.get(name, item.path.stem)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller (or the only process) opens the session's notes file; workers
+    inherit its path through the environment."""
+    if NOTES_ENV in os.environ and hasattr(config, "workerinput"):
+        return
+    handle, path = tempfile.mkstemp(prefix="churn-test-notes-", suffix=".jsonl")
+    os.close(handle)
+    os.environ[NOTES_ENV] = path
+    config.stash[NOTES_PATH] = Path(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = config.stash.get(NOTES_PATH, None)
+    if path is not None:
+        path.unlink(missing_ok=True)
+        os.environ.pop(NOTES_ENV, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of(item)))
+    first = {group: rank for rank, group in enumerate(FIRST_GROUPS)}
+    items.sort(key=lambda item: first.get(group_of(item), len(first)))  # stable
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the reliability figures when reliability tests ran, and what the Docker
     deployment's setup took and where the UI screenshots are when those tests ran."""
-    if FIGURES.cases:
+    notes = read_notes()
+    if notes[RELIABILITY]:
+        figures = ReliabilityFigures(
+            [ReliabilityCase(*case) for case in notes[RELIABILITY]]  # type: ignore[misc]
+        )
         terminalreporter.write_sep("=", "reliability figures")
-        terminalreporter.write_line(FIGURES.summary())
-    from tests.docker_deployment import SUMMARY
-
-    if SUMMARY:
-        terminalreporter.write_sep("=", "docker deployment and UI")
-        for line in SUMMARY:
-            terminalreporter.write_line(line)
+        terminalreporter.write_line(figures.summary())
+    if notes[DOCKER_DEPLOYMENT]:
+        terminalreporter.write_sep("=", DOCKER_DEPLOYMENT)
+        for line in notes[DOCKER_DEPLOYMENT]:
+            terminalreporter.write_line(str(line))
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,7 @@ from churn.settings.prefect_server import PrefectServer, quiet_env, stop_process
 from churn.warehouse.connection import Warehouse
 from tests.availability import unavailable
 from tests.conftest import create_database, drop_database
+from tests.session_notes import DOCKER_DEPLOYMENT, note
 from tests.telegram_fake import FakeTelegramServer, RecordedMessage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,10 +132,6 @@ class DockerDeployment:
     @property
     def secrets(self) -> tuple[str, ...]:
         return (TOKEN, TOKEN.split(":", 1)[1], PASSWORD, quote(PASSWORD, safe=""))
-
-
-# Lines for the end of the test session's report (tests/conftest.py prints them).
-SUMMARY: list[str] = []
 
 
 class Timer:
@@ -513,11 +510,11 @@ def docker_deployment_session(postgres_admin: Warehouse, base: Path) -> Iterator
                 conn.execute(DEFECT_SQL)
             with prefect_client(server.api_url) as api:
                 second = api.create_flow_run_from_deployment(
-                    deployment_id, parameters={"params": run_parameters(generate=False)}
+                    deployment_id, parameters={"params": run_parameters(source="raw")}
                 )
             failed = setup.worker_run(client, str(second.id), "worker run (a dbt test fails)")
 
-            SUMMARY.append(timer.summary())
+            note(DOCKER_DEPLOYMENT, timer.summary())
             yield DockerDeployment(
                 api_url=server.api_url,
                 ui_url=server.ui_url,
@@ -545,4 +542,4 @@ def docker_deployment_session(postgres_admin: Warehouse, base: Path) -> Iterator
             drop_database(postgres_admin, database)
             drop_login(postgres_admin, f"{database.database}_owner")
         client.close()
-        SUMMARY.append(f"docker deployment teardown: {time.monotonic() - started:.0f} s")
+        note(DOCKER_DEPLOYMENT, f"docker deployment teardown: {time.monotonic() - started:.0f} s")

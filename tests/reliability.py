@@ -66,14 +66,9 @@ class ReliabilityCase:
 
 @dataclass
 class ReliabilityFigures:
-    """Every case tried in this session, and the totals line printed at its end."""
+    """Every case tried in the session, and the totals line printed at its end."""
 
     cases: list[ReliabilityCase] = field(default_factory=list)
-
-    def start(self, kind: Kind, test: str) -> ReliabilityCase:
-        case = ReliabilityCase(kind, test)
-        self.cases.append(case)
-        return case
 
     def _count(self, kind: Kind, outcome: Outcome | None = None) -> int:
         return sum(
@@ -93,9 +88,6 @@ class ReliabilityFigures:
         if unhandled:
             line += f"; NOT HANDLED {len(unhandled)}: " + ", ".join(c.test for c in unhandled)
         return line
-
-
-FIGURES = ReliabilityFigures()
 
 
 # -- databases ----------------------------------------------------------------------------

@@ -37,11 +37,11 @@ from tests.availability import unavailable
 from tests.docker_deployment import (
     AS_OF,
     FAILING_CHECK,
-    SUMMARY,
     DockerDeployment,
     declared_parameters,
     prefect_client,
 )
+from tests.session_notes import DOCKER_DEPLOYMENT, note
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,16 @@ CHROMIUM_ARGS = [
 ]
 SHOP_TIME_ZONE = "America/Sao_Paulo"
 PAGE_TIMEOUT_SECONDS = 30.0
-SUBFLOWS = ("generate-shop-activity", "build-warehouse-models", "send-churn-report")
+SUBFLOWS = (
+    "generate-shop-activity",
+    "build-warehouse-models",
+    "predict-customer-churn",
+    "send-churn-report",
+)
 # The tasks each subflow makes (dbt's are one per model and test: checked by count).
 SUBFLOW_TASKS = {
     "generate-shop-activity": ("plan-generation", "simulate-and-land"),
+    "predict-customer-churn": ("fit-customer-model", "score-customers", "store-predictions"),
     "send-churn-report": ("read-marts", "deliver-to-telegram", "publish-artifacts"),
 }
 LOCALE = "pt_BR"  # the deployment's
@@ -95,7 +101,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(configured) if configured else tmp_path_factory.mktemp("ui-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nUI screenshots: {folder}")
-    SUMMARY.append(f"UI screenshots: {folder}")
+    note(DOCKER_DEPLOYMENT, f"UI screenshots: {folder}")
     return folder
 
 
@@ -251,7 +257,7 @@ def test_the_deployment_page_shows_the_monday_schedule_the_parameters_and_one_ru
     ui.shot("03-deployment-configuration")
 
 
-def test_a_completed_run_shows_its_three_subflows_each_with_its_tasks(
+def test_a_completed_run_shows_its_four_subflows_each_with_its_tasks(
     ui: Ui, docker_deployment: DockerDeployment
 ) -> None:
     run = docker_deployment.completed
@@ -260,7 +266,7 @@ def test_a_completed_run_shows_its_three_subflows_each_with_its_tasks(
 
     ui.open(f"/runs/flow-run/{run.flow_run_id}?tab=SubflowRuns")
     expected = [f"{sub.name} / {sub.run_name}" for sub in subflows.values()]
-    ui.wait_for(run.flow_run.name, "Completed", "3 Subflow runs", *expected)
+    ui.wait_for(run.flow_run.name, "Completed", f"{len(SUBFLOWS)} Subflow runs", *expected)
 
     def cards(text: str) -> dict[str, tuple[str, ...] | None]:
         """Each subflow's card: its state and how many task runs it made."""
@@ -295,7 +301,7 @@ def test_a_completed_run_shows_its_three_subflows_each_with_its_tasks(
     ui.page.goto(link.group(1), wait_until="domcontentloaded")
     ui.wait_for(run.flow_run.name, "Subflow Runs")
     assert ui.page.title().startswith(f"Flow Run: {run.flow_run.name}")
-    ui.shot("08-run-printed-link")
+    ui.shot("09-run-printed-link")
 
 
 def test_the_artifacts_show_the_report_with_the_weeks_figures_and_the_dbt_results(
