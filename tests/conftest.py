@@ -188,9 +188,9 @@ def reliability(request: pytest.FixtureRequest) -> Iterator[Callable[[Kind], Rel
 # -- the session: its groups of tests and its closing lines ----------------------------------
 
 # Tests that share a session's expensive setup run in one process under pytest-xdist
-# (`pytest -n 2 --dist loadgroup`): the Docker deployment (built and run once for its
-# own tests and the UI's) and the reliability suite's template warehouse; every other
-# module is a group of its own, so its module fixtures are set up once.
+# (`pytest -n 2`): the Docker deployment (built and run once for its own tests and the
+# UI's) and the reliability suite's template warehouse; every other module is a group of
+# its own, so its module fixtures are set up once.
 SHARED_SETUP_GROUPS = {
     "test_deployment_docker.py": "docker-deployment",
     "test_ui.py": "docker-deployment",
@@ -199,11 +199,26 @@ SHARED_SETUP_GROUPS = {
 FIRST_GROUPS = ("docker-deployment", "reliability")
 
 
-def group_of(item: pytest.Item) -> str:
-    name = item.path.name
+def group_of(test_file: str) -> str:
+    """The group of a test module, from its path (as in a node id) or its name."""
+    name = test_file.rsplit("/", 1)[-1]
     if name.startswith("test_reliability_"):
         return "reliability"
-    return SHARED_SETUP_GROUPS.get(name, item.path.stem)
+    return SHARED_SETUP_GROUPS.get(name, name.removesuffix(".py"))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`-n N`: whole groups to a worker (pytest-xdist's own `loadgroup` needs a mark on
+    every test and, with this pytest, does not apply it)."""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for by name
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid.split("::", 1)[0])
+
+    return GroupScheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -225,10 +240,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
     first = {group: rank for rank, group in enumerate(FIRST_GROUPS)}
-    items.sort(key=lambda item: first.get(group_of(item), len(first)))  # stable
+    items.sort(key=lambda item: first.get(group_of(item.path.name), len(first)))  # stable
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -149,7 +149,7 @@ def test_an_order_dated_before_its_customers_signup_stops_the_run_and_keeps_the_
         from raw.orders as orders
         where orders.order_id = {new_order} and customers.customer_id = orders.customer_id
         """,
-        "assert_no_order_before_signup",
+        "no_order_before_signup",
     )
 
 

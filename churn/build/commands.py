@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-# The checks that read only `raw`: the sources' tests, and singular tests on sources.
+# The checks that read only `raw`: the sources' tests.
 RAW_CHECKS_SELECTOR = "source:shop"
 
 

@@ -31,8 +31,8 @@
     in the graph and adds the window it declares. A `unique` test keeps its meaning in the
     window: it reads every row that shares a key with a row in the window, so a new row
     repeating an old key still fails it, unless the column is a whole key (its every value
-    lies wholly inside or wholly outside the window). Singular tests filter themselves
-    with in_checks_window(). Relations that declare nothing are always tested whole: the
+    lies wholly inside or wholly outside the window). Singular tests read their
+    relations whole. Relations that declare nothing are always tested whole: the
     weekly marts are small, and the tables rebuilt on every run change in every row. -#}
 
 {% macro checks_from() -%}
@@ -42,16 +42,6 @@
     {%- endif -%}
     {#- a date and nothing else reaches the SQL -#}
     {{ return(modules.datetime.date.fromisoformat(value | string)) }}
-{%- endmacro %}
-
-{#- For singular tests: the condition that keeps a row of the window (true without one). -#}
-{% macro in_checks_window(date_column) -%}
-    {%- set since = checks_from() -%}
-    {%- if since is none -%}
-        true
-    {%- else -%}
-        ({{ date_column }} >= date '{{ since }}' or {{ date_column }} is null)
-    {%- endif -%}
 {%- endmacro %}
 
 {% macro get_where_subquery(relation) -%}
