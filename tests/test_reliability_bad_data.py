@@ -153,6 +153,27 @@ def test_an_order_dated_before_its_customers_signup_stops_the_run_and_keeps_the_
     )
 
 
+def test_a_cancellation_before_its_order_stops_the_run_and_keeps_the_marts(
+    check_defect: CheckDefect,
+) -> None:
+    # The week's first cancelled order is now cancelled an hour before it was placed.
+    check_defect(
+        """
+        update raw.cancellations as cancellations
+        set cancelled_at = orders.ordered_at - interval '1 hour'
+        from raw.orders as orders
+        where orders.order_id = cancellations.order_id
+            and cancellations.order_id = (
+                select min(cancellations.order_id)
+                from raw.cancellations as cancellations
+                inner join raw.orders as orders on cancellations.order_id = orders.order_id
+                where orders.order_date >= %(week_start)s
+            )
+        """,
+        "no_cancellation_before_its_order",
+    )
+
+
 def test_an_unknown_order_status_stops_the_run_and_keeps_the_marts(
     check_defect: CheckDefect,
 ) -> None:
