@@ -54,6 +54,10 @@ def assert_defect_stops_the_run_at_the_dbt_build(
     error = state_error(state)
     assert isinstance(error, DbtBuildFailed), repr(error)
     assert failing_check in str(error)
+    # The check ran and found the defect: it failed, it did not break (an error would
+    # stop the run just the same, whatever the data).
+    statuses = {row.node: row.status for row in error.rows if failing_check in row.node}
+    assert statuses and set(statuses.values()) == {"fail"}, statuses
     # No report, and exactly one message: the alert, naming the step and the check.
     assert ledger.deliveries_for(warehouse, NEXT_WEEK) == []
     [alert] = telegram.messages

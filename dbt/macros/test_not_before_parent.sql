@@ -3,12 +3,22 @@
     keeps its checks window (macros/checks_window.sql); the parent is read whole. -#}
 {% test not_before_parent(model, column_name, parent, key, parent_column) %}
 
+with
+
+child as (
+    select * from {{ model }}
+),
+
+parent as (
+    select * from {{ parent }}
+)
+
 select
     child.{{ key }},
     child.{{ column_name }},
     parent.{{ parent_column }}
-from {{ model }} as child
-inner join {{ parent }} as parent on child.{{ key }} = parent.{{ key }}
+from child
+inner join parent on child.{{ key }} = parent.{{ key }}
 where child.{{ column_name }} < parent.{{ parent_column }}
 
 {% endtest %}
