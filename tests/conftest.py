@@ -19,6 +19,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 import contextlib
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,7 +196,9 @@ SHARED_SETUP_GROUPS = {
     "test_deployment_docker.py": "docker-deployment",
     "test_ui.py": "docker-deployment",
 }
-# The longest groups start first, so neither worker is left with a long tail.
+# The longest groups start first and the quick ones fill in at the end, so that neither
+# worker is left running a long module alone: the Docker deployment and the reliability
+# suite, then the groups by how many slow tests they hold.
 FIRST_GROUPS = ("docker-deployment", "reliability")
 
 
@@ -240,8 +243,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    first = {group: rank for rank, group in enumerate(FIRST_GROUPS)}
-    items.sort(key=lambda item: first.get(group_of(item.path.name), len(first)))  # stable
+    slow = Counter(group_of(item.path.name) for item in items if item.get_closest_marker("slow"))
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        group = group_of(item.path.name)
+        if group in FIRST_GROUPS:
+            return (FIRST_GROUPS.index(group), 0)
+        return (len(FIRST_GROUPS), -slow[group])
+
+    items.sort(key=order)  # stable: a module's tests keep their order
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

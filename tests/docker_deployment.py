@@ -409,6 +409,10 @@ IMAGE_PROBE = (
     'test -f "$CHURN_DATA_DIR/dbt/partial_parse.msgpack" && echo parsed; '
     "for path in .env .venv .data .git tests reports dbt/target dbt/logs; do "
     "  test -e $path && echo present:$path; done; "
+    # compiled at build time: a run neither compiles (slow) nor writes into the image
+    "python -c 'import importlib.util, os, prefect, flows.main as main; "
+    "print(min(os.path.exists(importlib.util.cache_from_source(module.__file__)) "
+    "for module in (prefect, main)) and \"compiled\" or \"not-compiled\")'; "
     "python -c 'import flows.main, blocks, churn, prefect; print(prefect.__version__)'"
 )
 

@@ -71,6 +71,8 @@ def test_the_image_holds_the_code_and_dbt_parse_but_no_local_state(
     )
     # .dockerignore kept secrets (.env), the venv, tests and local state out of the build.
     assert not [line for line in lines if line.startswith("present:")], lines
+    # The venv and the project's own code come compiled to bytecode.
+    assert "compiled" in lines, lines
     assert lines[-1].startswith("3."), lines
 
 
