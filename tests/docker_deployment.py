@@ -412,7 +412,7 @@ IMAGE_PROBE = (
     # compiled at build time: a run neither compiles (slow) nor writes into the image
     "python -c 'import importlib.util, os, prefect, flows.main as main; "
     "print(min(os.path.exists(importlib.util.cache_from_source(module.__file__)) "
-    "for module in (prefect, main)) and \"compiled\" or \"not-compiled\")'; "
+    'for module in (prefect, main)) and "compiled" or "not-compiled")\'; '
     "python -c 'import flows.main, blocks, churn, prefect; print(prefect.__version__)'"
 )
 
