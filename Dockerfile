@@ -20,16 +20,17 @@ RUN python -m pip install --no-cache-dir --disable-pip-version-check uv
 WORKDIR /opt/churn
 
 # Dependencies before code: this layer is rebuilt only when the lock changes.
-# --no-install-project because the code is not here yet. Bytecode is compiled in the
-# same layer (uncompiled imports of Prefect take seconds at every run).
+# --no-install-project because the code is not here yet. Bytecode is compiled now
+# (uncompiled imports of Prefect take seconds at every run); uv compiles every file it
+# can, skipping the few that only a later Python can read.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project --no-cache \
-    && python -m compileall -q -j 0 /opt/venv/lib
+RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode --no-cache
 
 COPY . .
-# Installs the project itself (churn, flows, blocks) into the venv; dependencies are
-# there, and compiled: compiling again here would compile the whole venv a second time.
-RUN uv sync --frozen --no-dev --no-cache \
+# Installs the project itself (churn, flows, blocks) into the venv; the dependencies are
+# there and compiled (uv would compile the whole venv again: pyproject.toml asks it to),
+# so only the project's own code is compiled, and it must compile.
+RUN uv sync --frozen --no-dev --no-cache --no-compile-bytecode \
     && python -m compileall -q churn flows blocks
 
 # dbt's parse at build time, kept where runs look for it (under CHURN_DATA_DIR), so runs
