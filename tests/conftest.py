@@ -197,9 +197,16 @@ SHARED_SETUP_GROUPS = {
     "test_ui.py": "docker-deployment",
 }
 # The longest groups start first and the quick ones fill in at the end, so that neither
-# worker is left running a long module alone: the Docker deployment and the reliability
-# suite, then the groups by how many slow tests they hold.
-FIRST_GROUPS = ("docker-deployment", "reliability")
+# worker is left running a long module alone: the groups that take minutes (longest
+# first, as measured in CI), then the others by how many slow tests they hold.
+FIRST_GROUPS = (
+    "docker-deployment",
+    "reliability",
+    "test_pipeline",
+    "test_import_pipeline",
+    "test_local_server",
+    "test_deployment_local",
+)
 
 
 def group_of(test_file: str) -> str:
